@@ -1,0 +1,73 @@
+"""The `affectreason` command line: thin commands that parse arguments and call one library function each."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from affectreason.errors import AffectReasonError
+
+app = typer.Typer(
+    name="affectreason",
+    help="Explainable multimodal emotion reasoning: describe clips, score, benchmark, fine-tune and serve.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each module registers its commands on `app`; they import heavy libraries only inside the commands.
+_COMMAND_MODULES = ("describe", "tiny_model", "score", "bench", "data", "recipes", "train", "merge", "serve")
+
+_DEBUG = False
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    global _DEBUG
+    _DEBUG = debug
+
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(f"affectreason.commands.{_name}").register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; user errors become one `error:` line and exit code 2 (tracebacks only with --debug)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        result = app(args=args, standalone_mode=False)
+    except AffectReasonError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        return 130
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+    except Exception as exc:  # click usage errors and anything unexpected: one line unless --debug
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            typer.echo("error: aborted", err=True)
+            return 1
+        if debug:
+            raise
+        typer.echo(f"error: {type(exc).__name__}: {exc}".splitlines()[0], err=True)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""CLI: `affectreason bench` (being written)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    pass
