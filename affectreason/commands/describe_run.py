@@ -1,0 +1,144 @@
+"""The work behind `affectreason describe`: build the engine, walk the clips, print and write records."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from affectreason.errors import AffectReasonError
+
+
+class _RecordWriter:
+    """Writes each record as soon as it exists: JSONL appended line by line, or a JSON list kept valid."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.records: list[dict[str, Any]] = []
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.suffix != ".json":
+                path.open("a", encoding="utf-8").close()
+
+    def write(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        if self.path is None:
+            return
+        if self.path.suffix == ".json":
+            tmp = self.path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(self.records, ensure_ascii=False, indent=2), encoding="utf-8")
+            tmp.replace(self.path)
+        else:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def run_describe(
+    inputs: list[Path],
+    output_format: Any,
+    out: Path | None,
+    model: str | None,
+    adapter: str | None,
+    engine: str,
+    endpoint: str | None,
+    api_key: str | None,
+    dtype: str,
+    quantization: str | None,
+    device: str | None,
+    trust_remote_code: bool,
+    batch_size: int,
+    attribution: bool,
+    html: Path | None,
+    **sampling: Any,
+) -> int:
+    """Describe the inputs; exit code 0 when every clip was described, 1 when some failed."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from affectreason.pipeline import (
+        DescribeOptions,
+        create_engine,
+        describe_clips,
+        describe_paths,
+        format_record_text,
+        iter_media_paths,
+    )
+
+    fmt = getattr(output_format, "value", output_format)
+    options = DescribeOptions(batch_size=batch_size, **sampling)
+    if html is not None and not attribution:
+        raise AffectReasonError("--html needs --attribution")
+    paths = iter_media_paths(inputs)
+    missing = [p for p in paths if not p.exists()]
+    if missing and len(missing) == len(paths):
+        raise AffectReasonError(f"file not found: '{missing[0]}'")
+    the_engine = create_engine(
+        engine,
+        model=model,
+        adapter=adapter,
+        endpoint=endpoint,
+        api_key=api_key,
+        dtype=dtype,
+        quantization=quantization,
+        batch_size=batch_size,
+        device=device,
+        trust_remote_code=trust_remote_code,
+    )
+    describe_batch = describe_clips
+    if attribution:
+        from affectreason.attribution import attribute_clips
+
+        describe_batch = attribute_clips
+
+    writer = _RecordWriter(out)
+    err = Console(stderr=True)
+
+    def emit(record: dict[str, Any]) -> None:
+        writer.write(record)
+        if fmt == "jsonl":
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        elif fmt == "text":
+            typer.echo(format_record_text(record) + "\n")
+        if html is not None and "attribution" in record:
+            from affectreason.attribution import write_attribution_html
+
+            write_attribution_html(record, html)
+
+    show_progress = len(paths) > 1
+    with Progress(
+        TextColumn("describing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not show_progress,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("describe", total=len(paths))
+        failures = describe_paths(
+            paths,
+            the_engine,
+            options,
+            on_record=emit,
+            on_warning=lambda message: err.print(message, markup=False, highlight=False),
+            progress=lambda n: bar.advance(task, n),
+            describe_batch=describe_batch,
+        )
+    if fmt == "json":
+        records = writer.records
+        typer.echo(json.dumps(records[0] if len(records) == 1 and not failures else records, ensure_ascii=False, indent=2))
+    for failure in failures:
+        err.print(f"error: {failure.error}", markup=False, highlight=False)
+    if failures:
+        err.print(
+            f"{len(failures)} of {len(paths)} clips failed; {len(writer.records)} described"
+            + (f" and written to {out}" if out else ""),
+            markup=False,
+            highlight=False,
+        )
+        return 1
+    return 0
