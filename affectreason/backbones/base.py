@@ -1,0 +1,312 @@
+"""The Backbone interface: a model family's loading, input building, LoRA targets, suppression and vLLM form.
+
+Shared logic lives here: turning `Request`s into chat messages (modality ablations, transcript, textualised
+audio for video-only families), batching through the processor, and masking training labels to the
+assistant response. Families override a few hooks: which content parts and media a request becomes, and
+how the processor is called.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from affectreason.engines.base import Request
+from affectreason.errors import AffectReasonError, ModelLoadError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import BatchFeature
+
+DEFAULT_MODEL = "Qwen/Qwen2.5-Omni-3B"
+
+IGNORE_INDEX = -100
+
+_FAMILY_MODULES = ("qwen2_5_omni",)
+
+# LoRA on the language model's attention and MLP projections only: a bare list of names such as
+# `q_proj` would also adapt the vision and audio towers, which reuse those names.
+LANGUAGE_MODEL_LINEAR = r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
+_REGISTRY: dict[str, type[Backbone]] = {}
+
+
+@dataclass
+class Media:
+    """What one request hands the processor: frames, audio, and how they are laid out in the message."""
+
+    parts: list[dict[str, str]]
+    frames: np.ndarray | None = None
+    fps: float | None = None
+    audio: np.ndarray | None = None
+    audio_in_video: bool = False
+    duration: float = 0.0
+
+
+def clip_fps(times: np.ndarray, duration: float) -> float:
+    """The effective frame rate of sampled frames (temporal position ids depend on it)."""
+    if len(times) > 1 and times[-1] > times[0]:
+        return float((len(times) - 1) / (times[-1] - times[0]))
+    return float(len(times) / duration) if duration > 0 else 1.0
+
+
+class Backbone(ABC):
+    """One loaded model family: model + processor and everything that differs between families."""
+
+    family: ClassVar[str]
+    model_types: ClassVar[tuple[str, ...]]
+    native_audio: ClassVar[bool]
+    audio_window_seconds: ClassVar[float | None] = None
+    lora_target_modules: ClassVar[str]
+    model_class: ClassVar[str]  # the transformers class that loads the weights
+    # Where the towers live, from the start of the module name (bitsandbytes skip list, tower lookup).
+    tower_paths: ClassVar[dict[str, str]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for model_type in getattr(cls, "model_types", ()):
+            _REGISTRY[model_type] = cls
+
+    def __init__(self, model: Any, processor: Any, model_id: str, adapter: str | None = None) -> None:
+        self.model = model
+        self.processor = processor
+        self.model_id = model_id
+        self.adapter = adapter
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.processor.tokenizer
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        return None if self.model is None else self.model.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    # ---- messages -------------------------------------------------------------------------------------
+
+    def text_parts(self, request: Request) -> list[dict[str, str]]:
+        """The transcript (when allowed) and, for video-only families, the textualised audio, then the prompt."""
+        clip, lines = request.clip, []
+        if "text" in request.modalities and clip.transcript:
+            lines.append(f'Transcript: "{clip.transcript.strip()}"')
+        if not self.native_audio and "audio" in request.modalities and clip.has_audio:
+            from affectreason.acoustics import describe_acoustics
+
+            lines.append(f"Audio: {describe_acoustics(clip.audio, clip.sample_rate)}")
+        lines.append(request.prompt)
+        return [{"type": "text", "text": "\n".join(lines)}]
+
+    def media(self, request: Request) -> Media:
+        """Content parts and media for one request; video-only families pass frames only."""
+        clip = request.clip
+        parts: list[dict[str, str]] = []
+        frames = fps = None
+        if "video" in request.modalities and clip.has_video:
+            parts.append({"type": "video"})
+            frames, fps = clip.frames, clip_fps(clip.frame_times, clip.duration)
+        return Media(parts=parts + self.text_parts(request), frames=frames, fps=fps, duration=clip.duration)
+
+    def prompt_text(self, request: Request) -> str:
+        """The chat-formatted prompt with one unexpanded placeholder per medium, ending in the generation prompt."""
+        messages = [{"role": "user", "content": self.media(request).parts}]
+        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def batch_key(self, request: Request) -> Hashable:
+        """Requests with equal keys may share a batch (omni models cannot mix audio-in-video layouts)."""
+        return None
+
+    # ---- model inputs -----------------------------------------------------------------------------------
+
+    @abstractmethod
+    def process_one(self, text: str, media: Media) -> BatchFeature:
+        """Run the processor on one chat text and its media (`return_tensors="pt"`, batch of one)."""
+
+    # Keys whose trailing dimension may differ between samples and is zero-padded when batching.
+    pad_keys: ClassVar[frozenset[str]] = frozenset()
+    _TOKEN_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
+
+    def process(self, texts: list[str], media: list[Media], padding_side: str) -> BatchFeature:
+        """Process each sample on its own (per-clip frame rate and size) and collate into one padded batch."""
+        return self.collate([self.process_one(t, m) for t, m in zip(texts, media, strict=True)], padding_side)
+
+    def collate(self, samples: list[BatchFeature], padding_side: str) -> BatchFeature:
+        import torch
+        from transformers import BatchFeature
+
+        length = max(s["input_ids"].shape[1] for s in samples)
+        data: dict[str, Any] = {}
+        for key in dict.fromkeys(k for s in samples for k in s.keys()):
+            values = [s[key] for s in samples if key in s]
+            if key in self._TOKEN_KEYS:
+                fill = self.tokenizer.pad_token_id if key == "input_ids" else 0
+                data[key] = torch.cat([_pad_tokens(v, length, fill, padding_side) for v in values])
+            elif isinstance(values[0], torch.Tensor):
+                if key in self.pad_keys:
+                    width = max(v.shape[-1] for v in values)
+                    values = [torch.nn.functional.pad(v, (0, width - v.shape[-1])) for v in values]
+                data[key] = torch.cat(values)
+            else:
+                data[key] = [item for v in values for item in v]
+        return BatchFeature(data)
+
+    def build_inputs(self, requests: list[Request], responses: list[str] | None = None) -> BatchFeature:
+        """Batched model inputs: left-padded generation prompts, or training batches with masked `labels`.
+
+        With `responses`, each text is the prompt plus the response plus the end-of-turn (eos) token, and
+        `labels` is -100 everywhere except on those response + eos tokens.
+        """
+        if not requests:
+            raise AffectReasonError("build_inputs needs at least one request")
+        if responses is not None and len(responses) != len(requests):
+            raise AffectReasonError(f"got {len(responses)} responses for {len(requests)} requests")
+        media = self.align_batch([self.media(r) for r in requests])
+        texts = [
+            self.processor.apply_chat_template(
+                [{"role": "user", "content": m.parts}], tokenize=False, add_generation_prompt=True
+            )
+            for m in media
+        ]
+        if responses is None:
+            return self.process(texts, media, padding_side="left")
+        eos = self.tokenizer.eos_token
+        batch = self.process(
+            [t + r + eos for t, r in zip(texts, responses, strict=True)], media, padding_side="right"
+        )
+        batch["labels"] = self._labels(batch, responses)
+        return batch
+
+    def to_model(self, batch: BatchFeature) -> BatchFeature:
+        """The batch on the model's device, floating tensors (pixels, audio features) in the model's dtype."""
+        import torch
+
+        device, dtype = self.device, self.dtype
+        for key, value in batch.items():
+            if isinstance(value, torch.Tensor):
+                batch[key] = value.to(device, dtype=dtype if value.is_floating_point() else None)
+        return batch
+
+    def align_batch(self, media: list[Media]) -> list[Media]:
+        """Make a batch's media layouts compatible with each other (omni models override)."""
+        return media
+
+    def _labels(self, batch: BatchFeature, responses: list[str]) -> torch.Tensor:
+        import torch
+
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        labels = torch.full_like(ids, IGNORE_INDEX)
+        eos_id = self.tokenizer.eos_token_id
+        for row, response in enumerate(responses):
+            target = self.tokenizer(response, add_special_tokens=False)["input_ids"] + [eos_id]
+            positions = mask[row].nonzero().flatten()
+            span = positions[len(positions) - len(target) :]
+            if ids[row, span].tolist() != target:
+                raise AffectReasonError(
+                    "the response did not tokenize the same inside the chat text; cannot mask labels"
+                )
+            labels[row, span] = ids[row, span]
+        return labels
+
+    def frame_size_kwargs(self, frames: list[np.ndarray]) -> dict[str, int]:
+        """Pixel limits that keep the clip's own resolution (the processor's defaults would resize it)."""
+        factor = self.vision_factor()
+        largest = max(int(f.shape[1] * f.shape[2]) for f in frames)
+        return {"shortest_edge": factor * factor * 4, "longest_edge": max(largest, factor * factor * 4)}
+
+    def vision_factor(self) -> int:
+        video = self.processor.video_processor
+        return int(video.patch_size * video.merge_size)
+
+    # ---- generation, LoRA, towers, vLLM --------------------------------------------------------------------
+
+    def generation_kwargs(self) -> dict[str, Any]:
+        """Extra keyword arguments for `model.generate` / forward."""
+        return {}
+
+    def suppress_token_ids(self) -> list[int]:
+        """Placeholder and media delimiter tokens that must never be sampled, read from the tokenizer."""
+        tokenizer = self.tokenizer
+        ids = set()
+        for name in self.placeholder_token_names():
+            token = getattr(self.processor, name, None) or getattr(tokenizer, name, None)
+            if isinstance(token, str):
+                token_id = tokenizer.convert_tokens_to_ids(token)
+                if token_id is not None and token_id != tokenizer.unk_token_id:
+                    ids.add(int(token_id))
+        return sorted(ids)
+
+    def placeholder_token_names(self) -> tuple[str, ...]:
+        return ("image_token", "video_token", "audio_token")
+
+    def tower_modules(self) -> dict[str, torch.nn.Module]:
+        """The encoders feeding the language model, by modality (tests hook them to count calls)."""
+        root = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return {name: root.get_submodule(path) for name, path in self.tower_paths.items()}
+
+    def vllm_inputs(self, request: Request) -> dict[str, Any]:
+        """vLLM's offline input form: the chat prompt with placeholders plus the raw media."""
+        media = self.media(request)
+        data: dict[str, Any] = {}
+        if media.frames is not None:
+            data["video"] = media.frames
+        if media.audio is not None:
+            data["audio"] = (media.audio, request.clip.sample_rate)
+        out: dict[str, Any] = {"prompt": self.prompt_text(request), "multi_modal_data": data}
+        kwargs = self.vllm_processor_kwargs(media)
+        if kwargs:
+            out["mm_processor_kwargs"] = kwargs
+        return out
+
+    def vllm_processor_kwargs(self, media: Media) -> dict[str, Any]:
+        return {"fps": media.fps} if media.fps is not None else {}
+
+
+def _pad_tokens(ids: torch.Tensor, length: int, fill: int, side: str) -> torch.Tensor:
+    import torch
+
+    pad = torch.full((ids.shape[0], length - ids.shape[1]), fill, dtype=ids.dtype)
+    return torch.cat([pad, ids] if side == "left" else [ids, pad], dim=1)
+
+
+def backbone_class_for(model_type: str) -> type[Backbone]:
+    """The Backbone family registered for a config's `model_type`."""
+    for name in _FAMILY_MODULES:  # each family module registers its classes on import
+        importlib.import_module(f"affectreason.backbones.{name}")
+    if model_type not in _REGISTRY:
+        raise ModelLoadError(
+            f"unsupported model type '{model_type}': supported are {', '.join(sorted(_REGISTRY))}"
+        )
+    return _REGISTRY[model_type]
+
+
+def load_backbone(
+    model: str,
+    *,
+    adapter: str | None = None,
+    dtype: str = "auto",
+    quantization: str | None = None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    load_model: bool = True,
+) -> Backbone:
+    """Load a checkpoint (hub id or local path) as its Backbone family; see `affectreason.backbones.loading`.
+
+    `load_model=False` loads only the processor (for engines that hold the weights elsewhere, e.g. vLLM).
+    """
+    from affectreason.backbones.loading import load
+
+    return load(
+        model,
+        adapter=adapter,
+        dtype=dtype,
+        quantization=quantization,
+        device=device,
+        trust_remote_code=trust_remote_code,
+        load_model=load_model,
+    )

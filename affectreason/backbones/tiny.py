@@ -1,0 +1,228 @@
+"""Tiny random-weight checkpoints of every backbone family, built from the real config classes shrunk down.
+
+Each checkpoint is a real model + a locally trained byte-level BPE tokenizer wrapped in the real tokenizer
+class + the real processor, saved with `save_pretrained`, so `load_backbone(out_dir)` loads it through the
+same code path as a hub checkpoint. Used by tests, examples and `affectreason tiny-model`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from affectreason.errors import AffectReasonError
+from affectreason.paths import prompts_dir
+from affectreason.rationale import Rationale, render_canonical
+
+VOCAB_SIZE = 1000
+
+_QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message.role }}\n"
+    "{% if message.content is string %}{{ message.content }}{% else %}{% for part in message.content %}"
+    "{% if part.type == 'video' %}{VIDEO}{% elif part.type == 'audio' %}{AUDIO}"
+    "{% elif part.type == 'image' %}{IMAGE}{% elif part.type == 'text' %}{{ part.text }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+_BASE_TEXT = """You are an expert in affective computing. Watch the video, listen to the audio and read the
+transcript, then describe the visual, acoustic and lexical emotion cues, reason step by step, and name the
+emotions in order of salience with valence, arousal and confidence. The speaker frowns, raises the voice,
+speaks quickly with long pauses, smiles, laughs, sighs, cries, shouts, whispers, trembles, looks away.
+Transcript: "I can't believe you did this to me, I am so happy and surprised, thank you!"
+Loudness is moderate, pitch is high and rising, the pace is fast, there are two short pauses.
+"""
+
+
+def _examples() -> list[str]:
+    samples = [
+        Rationale(
+            emotions=["happy", "surprised", "excited"],
+            visual_cues=["wide smile", "raised eyebrows"],
+            acoustic_cues=["high pitch", "fast pace"],
+            lexical_cues=["thank you"],
+            reasoning="The smile and the bright voice show joy at an unexpected gift.",
+            valence=0.8,
+            arousal=0.7,
+            confidence=0.9,
+        ),
+        Rationale(
+            emotions=["angry", "frustrated", "sad", "worried", "fearful", "disgusted", "neutral", "calm"],
+            visual_cues=["frown", "clenched jaw", "tears"],
+            acoustic_cues=["loud voice", "trembling", "long pauses"],
+            lexical_cues=["I can't believe"],
+            reasoning="The frown and the loud trembling voice point to anger mixed with sadness.",
+            valence=-0.6,
+            arousal=0.8,
+            confidence=0.6,
+        ),
+    ]
+    return [render_canonical(r) for r in samples]
+
+
+def _corpus() -> list[str]:
+    prompts = [p.read_text(encoding="utf-8") for p in sorted(prompts_dir().glob("*.txt"))]
+    return [_BASE_TEXT, *_examples(), *prompts] * 3
+
+
+def _tokenizer(special_tokens: dict[str, str], extra: list[str], chat_template: str):
+    """A byte-level BPE trained on the built-in corpus, wrapped in the real `Qwen2Tokenizer`."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import Qwen2Tokenizer
+
+    named = {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}
+    specials = list(dict.fromkeys([*named.values(), "<|im_start|>", *special_tokens.values(), *extra]))
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = Qwen2Tokenizer().backend_tokenizer.pre_tokenizer  # the exact split the wrapper uses
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_corpus(), trainer=trainer)
+    model = json.loads(bpe.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    tokenizer = Qwen2Tokenizer(
+        vocab=model["vocab"],
+        merges=merges,
+        extra_special_tokens=special_tokens,
+        **named,
+    )
+    tokenizer.chat_template = chat_template
+    return tokenizer
+
+
+def _ids(tokenizer, names: dict[str, str]) -> dict[str, int]:
+    return {key: tokenizer.convert_tokens_to_ids(token) for key, token in names.items()}
+
+
+def _text_config(tokenizer, **extra) -> dict:
+    """A 2-layer language model; head_dim 16 so the M-RoPE sections (sum = head_dim / 2) fit."""
+    return {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 4096,
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": None,
+        "tie_word_embeddings": False,
+        **extra,
+    }
+
+
+_QWEN_VISION = {"patch_size": 4, "spatial_merge_size": 2, "temporal_patch_size": 2}
+
+
+def _qwen_media_processors(merge_size: int = 2):
+    from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    sizes = {"size": {"shortest_edge": 8 * 8 * 4, "longest_edge": 64 * 64 * 4}}
+    kwargs = {"patch_size": _QWEN_VISION["patch_size"], "merge_size": merge_size, "temporal_patch_size": 2}
+    return Qwen2VLImageProcessor(**kwargs, **sizes), Qwen2VLVideoProcessor(**kwargs, **sizes)
+
+
+def _build_qwen2_5_omni(seed: int):
+    from transformers import (
+        Qwen2_5OmniProcessor,
+        Qwen2_5OmniThinkerConfig,
+        Qwen2_5OmniThinkerForConditionalGeneration,
+        WhisperFeatureExtractor,
+    )
+
+    tokens = {
+        "image_token": "<|IMAGE|>",
+        "audio_token": "<|AUDIO|>",
+        "video_token": "<|VIDEO|>",
+        "vision_bos_token": "<|vision_bos|>",
+        "vision_eos_token": "<|vision_eos|>",
+        "audio_bos_token": "<|audio_bos|>",
+        "audio_eos_token": "<|audio_eos|>",
+    }
+    template = (
+        _QWEN_CHAT_TEMPLATE.replace("{VIDEO}", "<|vision_bos|><|VIDEO|><|vision_eos|>")
+        .replace("{AUDIO}", "<|audio_bos|><|AUDIO|><|audio_eos|>")
+        .replace("{IMAGE}", "<|vision_bos|><|IMAGE|><|vision_eos|>")
+    )
+    tokenizer = _tokenizer(tokens, [], template)
+    ids = _ids(tokenizer, tokens)
+    hidden = 64
+    config = Qwen2_5OmniThinkerConfig(
+        audio_config={
+            "num_mel_bins": 128,
+            "encoder_layers": 1,
+            "encoder_attention_heads": 2,
+            "encoder_ffn_dim": 64,
+            "d_model": 32,
+            "output_dim": hidden,
+            "n_window": 100,
+            "max_source_positions": 1500,
+        },
+        vision_config={
+            "depth": 1,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": hidden,
+            "window_size": 16,
+            "fullatt_block_indexes": [0],
+            **_QWEN_VISION,
+        },
+        text_config=_text_config(
+            tokenizer,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        ),
+        audio_token_index=ids["audio_token"],
+        image_token_index=ids["image_token"],
+        video_token_index=ids["video_token"],
+        audio_start_token_id=ids["audio_bos_token"],
+        audio_end_token_id=ids["audio_eos_token"],
+        vision_start_token_id=ids["vision_bos_token"],
+        vision_end_token_id=ids["vision_eos_token"],
+        user_token_id=int(tokenizer.convert_tokens_to_ids("user")),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = Qwen2_5OmniThinkerForConditionalGeneration(config)
+    image_processor, video_processor = _qwen_media_processors()
+    processor = Qwen2_5OmniProcessor(
+        image_processor=image_processor,
+        video_processor=video_processor,
+        feature_extractor=WhisperFeatureExtractor(feature_size=128),
+        tokenizer=tokenizer,
+        chat_template=template,
+    )
+    return model, processor
+
+
+_BUILDERS: dict[str, Callable] = {
+    "qwen2_5_omni": _build_qwen2_5_omni,
+}
+
+
+def tiny_families() -> list[str]:
+    """Family names accepted by `build_tiny_checkpoint` and `affectreason tiny-model`."""
+    return sorted(_BUILDERS)
+
+
+def build_tiny_checkpoint(family: str, out_dir: str | Path, seed: int = 0) -> Path:
+    """Build and save a tiny random-weight checkpoint of `family` (model, tokenizer, processor) in `out_dir`."""
+    if family not in _BUILDERS:
+        raise AffectReasonError(f"unknown tiny family '{family}': choose one of {', '.join(tiny_families())}")
+    import torch
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model, processor = _BUILDERS[family](seed)
+    tokenizer = processor.tokenizer
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out

@@ -1,0 +1,76 @@
+"""The in-process transformers engine: batched `generate` on a loaded Backbone (the embedded default)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from affectreason.backbones.base import Backbone
+from affectreason.engines.base import Request, SamplingParams
+from affectreason.errors import AffectReasonError
+
+
+class HFEngine:
+    """Greedy or sampled decoding with `model.generate`, batched across clips (left padding)."""
+
+    name = "hf"
+
+    def __init__(self, backbone: Backbone, batch_size: int = 4) -> None:
+        if backbone.model is None:
+            raise AffectReasonError("the hf engine needs a backbone loaded with its model weights")
+        if batch_size < 1:
+            raise AffectReasonError(f"batch size must be at least 1, got {batch_size}")
+        self.backbone = backbone
+        self.batch_size = batch_size
+        self.model_id = backbone.model_id
+
+    def batches(self, requests: list[Request]) -> list[list[int]]:
+        """Request indices grouped into batches of compatible layouts, at most `batch_size` each."""
+        groups: dict[Any, list[int]] = defaultdict(list)
+        for index, request in enumerate(requests):
+            groups[self.backbone.batch_key(request)].append(index)
+        return [
+            indices[start : start + self.batch_size]
+            for indices in groups.values()
+            for start in range(0, len(indices), self.batch_size)
+        ]
+
+    def generate(self, requests: list[Request], sampling: SamplingParams) -> list[str]:
+        """One text per request (`num_return_sequences` per request, flattened in request order)."""
+        import torch
+
+        if sampling.greedy and sampling.num_return_sequences > 1:
+            raise AffectReasonError("several return sequences need sampling: set a temperature above 0")
+        texts: list[list[str]] = [[] for _ in requests]
+        with torch.inference_mode(), torch.random.fork_rng(devices=self._rng_devices()):
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+            for indices in self.batches(requests):
+                outputs = self._generate_batch([requests[i] for i in indices], sampling)
+                n = sampling.num_return_sequences
+                for position, index in enumerate(indices):
+                    texts[index] = outputs[position * n : (position + 1) * n]
+        return [text for group in texts for text in group]
+
+    def _rng_devices(self) -> list[int]:
+        device = self.backbone.device
+        return [device.index or 0] if device.type == "cuda" else []
+
+    def _generate_batch(self, requests: list[Request], sampling: SamplingParams) -> list[str]:
+        backbone = self.backbone
+        inputs = backbone.to_model(backbone.build_inputs(requests))
+        tokenizer = backbone.tokenizer
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": sampling.max_new_tokens,
+            "num_return_sequences": sampling.num_return_sequences,
+            "pad_token_id": tokenizer.pad_token_id,
+            "suppress_tokens": backbone.suppress_token_ids() or None,
+            **backbone.generation_kwargs(),
+        }
+        if sampling.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=None)
+        output = backbone.model.generate(**inputs, **kwargs)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
