@@ -1,0 +1,47 @@
+"""Metrics, pure functions without torch: per-sample forms for rewards (floats in [0, 1], never NaN) and corpus
+forms for benchmarks, sharing code. sentence-transformers is imported only by the semantic parts.
+
+Per sample: `ew_f1`, `ew_precision_recall`, `hit`, `valence_agreement`, `cue_f1`.
+Corpus: `score_ov`, `score_discrete`, `score_sentiment`, `score_emer`, `score_cues`, `calibration`.
+"""
+
+from __future__ import annotations
+
+from affectreason.metrics.calibration import calibration
+from affectreason.metrics.cues import (
+    MATCH_THRESHOLD,
+    cue_f1,
+    cue_phrases,
+    from_emocue,
+    match_cues,
+    score_cues,
+)
+from affectreason.metrics.embedding import PhraseEmbedder, get_embedder
+from affectreason.metrics.emer import score_emer
+from affectreason.metrics.ov import DEFAULT_PROTOCOL_FIXES, PROTOCOLS, score_discrete, score_ov
+from affectreason.metrics.sentiment import score_sentiment, weighted_f1
+from affectreason.metrics.sets import ew_f1, ew_precision_recall, f_score, hit, valence_agreement
+
+__all__ = [
+    "DEFAULT_PROTOCOL_FIXES",
+    "MATCH_THRESHOLD",
+    "PROTOCOLS",
+    "PhraseEmbedder",
+    "calibration",
+    "cue_f1",
+    "cue_phrases",
+    "ew_f1",
+    "ew_precision_recall",
+    "f_score",
+    "from_emocue",
+    "get_embedder",
+    "hit",
+    "match_cues",
+    "score_cues",
+    "score_discrete",
+    "score_emer",
+    "score_ov",
+    "score_sentiment",
+    "valence_agreement",
+    "weighted_f1",
+]

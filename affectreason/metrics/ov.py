@@ -1,0 +1,243 @@
+"""Corpus emotion-wheel scores: open-vocabulary set precision/recall/F (`score_ov`) and hit rate
+(`score_discrete`), under the `mer-unibench` parity protocol or the `affectreason` default protocol.
+
+Both average per-sample precision and recall over samples and take F from the averages (as the reference does).
+Parity reproduces the reference bit for bit, NaN included (0/0, a metric with no scorable sample, neutral and
+out-of-vocabulary words dropped). The default protocol fixes those flaws: see `DEFAULT_PROTOCOL_FIXES`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from affectreason.errors import AffectReasonError
+from affectreason.metrics.sets import f_score, set_precision_recall, wheel_sets
+from affectreason.taxonomy.ovmer import COLUMNS, WHEELS, OvmerTables, load_ovmer, string_to_list
+
+PROTOCOLS = ("affectreason", "mer-unibench")
+
+DEFAULT_PROTOCOL_FIXES = (
+    "0/0 is 0, not NaN: an empty prediction scores precision = recall = F = 0, an empty corpus scores 0",
+    "neutral is a family of the default wheel, so neutral references are scored instead of skipped",
+    "antonyms are never merged: no 'fearless' -> 'fear' forms, and un-/-less words never inherit the stem",
+    "no alphabetical tie-break: every surface form maps to exactly one emotion word, group and family",
+    "out-of-vocabulary words go to the nearest lexicon form by sentence embedding above a threshold; a label "
+    "still unmapped stays in its set as '?word', so an unmappable prediction lowers precision",
+    "lists split on ',', ';', '/', 'and', 'or'; an apostrophe never splits a label; case, punctuation, "
+    "inflection, derivation and modifiers ('very', 'a bit of') are normalised; negated labels ('not happy') drop",
+)
+
+Values = dict[str, "str | list[str] | None"]
+
+
+def check_protocol(
+    protocol: str, wheel_dir: str | Path | None, need_wheels: bool = True
+) -> OvmerTables | None:
+    """Validate the protocol; for parity (and `need_wheels`), load the published wheel files."""
+    if protocol not in PROTOCOLS:
+        raise AffectReasonError(f"unknown protocol {protocol!r} (choose from {', '.join(PROTOCOLS)})")
+    if protocol == "mer-unibench" and need_wheels:
+        if wheel_dir is None:
+            raise AffectReasonError(
+                "--protocol mer-unibench needs --wheel-dir (the folder with wheel1..5.xlsx)"
+            )
+        return load_ovmer(wheel_dir)
+    return None
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _prf(precisions: list[float], recalls: list[float], parity: bool) -> dict:
+    if (
+        parity
+    ):  # np.mean of an empty list is NaN in the reference; keep numpy's own summation for identical bits
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = float(np.mean(precisions)) if precisions else math.nan
+            r = float(np.mean(recalls)) if recalls else math.nan
+            f = 2 * (p * r) / (p + r) if (p + r) != 0 else math.nan
+    else:
+        p = float(np.mean(precisions)) if precisions else 0.0
+        r = float(np.mean(recalls)) if recalls else 0.0
+        f = f_score(p, r)
+    return {"fscore": f, "precision": p, "recall": r, "n": len(precisions)}
+
+
+def _parity_labels(value: str | list[str] | None) -> list[str]:
+    items = value if isinstance(value, list) else string_to_list(value)
+    return [str(item).lower().strip() for item in items]
+
+
+def _parity_rows(tables: OvmerTables, labels: list[str], unmapped: set[str]) -> list[tuple[str, ...]]:
+    rows = []
+    for label in labels:
+        row = tables.table.get(label)
+        if row is None:
+            unmapped.add(label)
+        else:
+            rows.append(row)
+    return rows
+
+
+def _score_ov_parity(refs: Values, preds: Values, tables: OvmerTables) -> dict:
+    unmapped: set[str] = set()
+    precisions: list[list[float]] = [[] for _ in COLUMNS]
+    recalls: list[list[float]] = [[] for _ in COLUMNS]
+    for sample_id, ref in refs.items():
+        ref_rows = _parity_rows(tables, _parity_labels(ref), unmapped)
+        pred_rows = _parity_rows(tables, _parity_labels(preds.get(sample_id)), unmapped)
+        for col in range(len(COLUMNS)):
+            ref_set = {row[col] for row in ref_rows if row[col]}
+            if not ref_set:
+                continue
+            p, r = set_precision_recall(ref_set, {row[col] for row in pred_rows if row[col]})
+            precisions[col].append(p)
+            recalls[col].append(r)
+    per_metric = {name: _prf(precisions[i], recalls[i], parity=True) for i, name in enumerate(COLUMNS)}
+    levels = {}
+    for level in ("level1", "level2"):
+        scores = [[per_metric[f"{w}_{level}"][k] for k in ("fscore", "precision", "recall")] for w in WHEELS]
+        mean = np.mean(scores, axis=0).tolist()
+        levels[level] = {"fscore": mean[0], "precision": mean[1], "recall": mean[2]}
+    m_avg = float(np.mean([per_metric[name]["fscore"] for name in COLUMNS]))
+    return {
+        "levels": levels,
+        "m_avg": m_avg,
+        "per_metric": per_metric,
+        "unmapped": sorted(unmapped),
+        "negated": [],
+    }
+
+
+def _score_ov_default(refs: Values, preds: Values, wheel: str, semantic: bool) -> dict:
+    unmapped: set[str] = set()
+    negated: set[str] = set()
+    names = {3: "word", 2: f"{wheel}_level2", 1: f"{wheel}_level1"}
+    precisions: dict[int, list[float]] = {lv: [] for lv in names}
+    recalls: dict[int, list[float]] = {lv: [] for lv in names}
+    for sample_id, ref in refs.items():
+        for level in names:
+            ref_set, ref_unmapped, ref_negated = wheel_sets(ref, level, wheel, semantic)
+            pred_set, pred_unmapped, pred_negated = wheel_sets(preds.get(sample_id), level, wheel, semantic)
+            unmapped.update(ref_unmapped, pred_unmapped)
+            negated.update(ref_negated, pred_negated)
+            if not ref_set:
+                continue
+            p, r = set_precision_recall(ref_set, pred_set)
+            precisions[level].append(p)
+            recalls[level].append(r)
+    per_metric = {name: _prf(precisions[lv], recalls[lv], parity=False) for lv, name in names.items()}
+    levels = {
+        f"level{lv}": {k: per_metric[names[lv]][k] for k in ("fscore", "precision", "recall")}
+        for lv in (1, 2)
+    }
+    m_avg = float(np.mean([m["fscore"] for m in per_metric.values()]))
+    return {
+        "levels": levels,
+        "m_avg": m_avg,
+        "per_metric": per_metric,
+        "unmapped": sorted(unmapped),
+        "negated": sorted(negated),
+    }
+
+
+def score_ov(
+    refs: Values,
+    preds: Values,
+    protocol: str = "affectreason",
+    wheel_dir: str | Path | None = None,
+    wheel: str = "default",
+    semantic: bool = True,
+) -> dict:
+    """Corpus EW scores. `refs`/`preds`: id -> label list (a list, or a string such as "[happy, sad]"); ids
+    missing from `preds` count as empty predictions. NaN (parity only) is returned as None."""
+    tables = check_protocol(protocol, wheel_dir)
+    if tables is not None:
+        result = _score_ov_parity(refs, preds, tables)
+    else:
+        result = _score_ov_default(refs, preds, wheel, semantic)
+    out = {
+        "ew": {
+            "level1": {k: _nan_to_none(v) for k, v in result["levels"]["level1"].items()},
+            "level2": {k: _nan_to_none(v) for k, v in result["levels"]["level2"].items()},
+            "m_avg": _nan_to_none(result["m_avg"]),
+            "per_metric": {
+                name: {k: _nan_to_none(v) for k, v in metric.items()}
+                for name, metric in result["per_metric"].items()
+            },
+        },
+        "n": len(refs),
+        "protocol": protocol,
+        "unmapped": result["unmapped"],
+    }
+    if result["negated"]:
+        out["negated"] = result["negated"]
+    return out
+
+
+def _score_discrete_parity(refs: Values, preds: Values, tables: OvmerTables) -> dict:
+    per_wheel = {}
+    # the reference maps the distinct raw reference strings (not split, not lower-cased) as the candidate set
+    candidate_rows = [tables.table[c] for c in {str(v) for v in refs.values()} if c in tables.table]
+    for wheel in WHEELS:
+        col = COLUMNS.index(f"{wheel}_level1")
+        candidates = {row[col] for row in candidate_rows if row[col]}
+        hits: list[int] = []
+        mscores: list[float] = []
+        for sample_id, ref in refs.items():
+            ref_set = {row[col] for row in _parity_rows(tables, _parity_labels(ref), set()) if row[col]}
+            if not ref_set:
+                continue
+            pred_set = {
+                row[col]
+                for row in _parity_rows(tables, _parity_labels(preds.get(sample_id)), set())
+                if row[col]
+            }
+            hits.append(len(pred_set & ref_set))
+            shown = len(pred_set & candidates)
+            mscores.append(0 if shown == 0 else len(pred_set & ref_set) / shown)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_wheel[wheel] = {
+                "hit_rate": float(np.mean(hits)) if hits else math.nan,
+                "m_score": float(np.mean(mscores)) if mscores else math.nan,
+                "n": len(hits),
+            }
+    mean = np.mean([[w["hit_rate"], w["m_score"]] for w in per_wheel.values()], axis=0).tolist()
+    return {"hit_rate": mean[0], "m_score": mean[1], "per_wheel": per_wheel}
+
+
+def score_discrete(
+    refs: Values,
+    preds: Values,
+    protocol: str = "affectreason",
+    wheel_dir: str | Path | None = None,
+    wheel: str = "default",
+    semantic: bool = True,
+) -> dict:
+    """Hit rate of basic-emotion references among predicted families. Parity: the five-wheel level-1 average
+    (neutral references skipped); default: one wheel, neutral scored, samples whose reference maps to nothing
+    skipped."""
+    tables = check_protocol(protocol, wheel_dir)
+    if tables is not None:
+        result = _score_discrete_parity(refs, preds, tables)
+    else:
+        from affectreason.metrics.sets import hit
+
+        hits = [
+            hit(preds.get(i), ref, wheel, semantic)
+            for i, ref in refs.items()
+            if any(not c.startswith("?") for c in wheel_sets(ref, 1, wheel, semantic)[0])
+        ]
+        rate = float(np.mean(hits)) if hits else 0.0
+        result = {"hit_rate": rate, "per_wheel": {wheel: {"hit_rate": rate, "n": len(hits)}}}
+    out = {k: (_nan_to_none(v) if isinstance(v, float) else v) for k, v in result.items()}
+    out["per_wheel"] = {
+        w: {k: _nan_to_none(v) for k, v in scores.items()} for w, scores in result["per_wheel"].items()
+    }
+    out["n"] = len(refs)
+    out["protocol"] = protocol
+    return out
