@@ -40,7 +40,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from affectreason.errors import AffectReasonError
 from affectreason.paths import recipes_dir
@@ -53,7 +53,7 @@ class ModelSection:
     name_or_path: str = "Qwen/Qwen2.5-Omni-7B"
     adapter: str | None = None
     dtype: str = "auto"
-    quantization: str | None = None  # None, "4bit" (QLoRA, NF4) or "8bit"
+    quantization: Literal["4bit", "8bit"] | None = None  # "4bit": QLoRA with NF4
     trust_remote_code: bool = False
 
 
@@ -96,7 +96,7 @@ class TrainSection:
     per_device_train_batch_size: int = 1
     gradient_accumulation_steps: int = 8
     gradient_checkpointing: bool = True
-    bf16: bool | str = "auto"  # "auto": on where the GPU supports it
+    bf16: bool | Literal["auto"] = "auto"  # "auto": on where the GPU supports it
     save_steps: int = 200
     save_total_limit: int | None = 2
     logging_steps: int = 10
@@ -191,9 +191,16 @@ def field_paths(cls: type) -> list[str]:
 
 
 def _type_name(tp: Any) -> str:
-    if isinstance(tp, type):
-        return tp.__name__
-    return str(tp).replace("typing.", "")
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is typing.Literal:
+        return " or ".join(repr(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if tp is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(tp, str(tp))
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -213,6 +220,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             except AffectReasonError:
                 continue
         raise AffectReasonError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if origin is typing.Literal:
+        choices = typing.get_args(tp)
+        for choice in choices:
+            if value == choice or (isinstance(value, str) and value == str(choice)):
+                return choice
+        raise AffectReasonError(f"{key}: expected one of {', '.join(map(str, choices))}, got {value!r}")
     if origin is list:
         (item_tp,) = typing.get_args(tp) or (Any,)
         if isinstance(value, str):
@@ -270,6 +283,8 @@ def _fits_exactly(value: Any, tp: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if typing.get_origin(tp) is list:
         return isinstance(value, (list, tuple))
+    if typing.get_origin(tp) is typing.Literal:
+        return value in typing.get_args(tp)
     return isinstance(value, tp) if isinstance(tp, type) else False
 
 
