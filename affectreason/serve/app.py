@@ -1,0 +1,133 @@
+"""The in-process OpenAI-compatible server: `/v1/models` and `/v1/chat/completions` on any Engine.
+
+Every failure is a JSON error body (`{"error": {"message", "type", "param", "code"}}`) with a 4xx status
+for bad requests and 500 for engine failures; nothing a client sends stops the server.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from affectreason.engines.base import Engine
+from affectreason.errors import AffectReasonError
+from affectreason.prompts import load_prompt
+from affectreason.serve.batcher import Batcher
+from affectreason.serve.protocol import Limits, ProtocolError, completion_body, parse_chat, stream_chunks
+
+log = logging.getLogger("affectreason.serve")
+
+
+def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
+    return JSONResponse(ProtocolError(status, message, kind).body(), status_code=status)
+
+
+async def _read_body(request: Request, limit: int) -> Any:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ProtocolError(413, f"the request body is {int(declared)} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ProtocolError(413, f"the request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(400, f"the request body is not valid JSON: {exc}") from None
+
+
+def create_app(
+    engine: Engine,
+    *,
+    served: dict[str, str | None],
+    api_key: str | None = None,
+    limits: Limits | None = None,
+    max_batch_size: int = 8,
+    max_wait_ms: float = 10.0,
+    prompt: str = "describe",
+) -> FastAPI:
+    """An app serving `engine`; `served` maps each model name clients may ask for to its adapter (or None)."""
+    limits = limits or Limits()
+    default_prompt = load_prompt(prompt)
+    batcher = Batcher(engine, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+    created = int(time.time())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="affectreason", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.batcher = batcher
+
+    @app.exception_handler(ProtocolError)
+    async def protocol_error(_: Request, exc: ProtocolError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("request failed")
+        return _error(500, f"{type(exc).__name__}: {' '.join(str(exc).split())}", "server_error")
+
+    @app.middleware("http")
+    async def authorise(request: Request, call_next: Any) -> Any:
+        if api_key and request.url.path.startswith("/v1/"):
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                token.strip().encode(), api_key.encode()
+            ):
+                return _error(401, "invalid or missing API key", "authentication_error")
+        return await call_next(request)
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        owner = getattr(engine, "model_id", "affectreason")
+        data = [
+            {"id": name, "object": "model", "created": created, "owned_by": "affectreason", "root": owner}
+            for name in served
+        ]
+        return {"object": "list", "data": data}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Any:
+        body = await _read_body(request, limits.max_request_bytes)
+        call = await run_in_threadpool(parse_chat, body, served, limits, default_prompt)
+        try:
+            texts = await batcher.submit(call.request, call.sampling)
+        except AffectReasonError as exc:
+            if isinstance(exc, ProtocolError):
+                raise
+            raise ProtocolError(400, str(exc)) from None
+        response = completion_body(call, texts)
+        if not call.stream:
+            return response
+
+        async def events() -> AsyncIterator[str]:
+            for chunk in stream_chunks(response):
+                yield f"data: {json.dumps(chunk)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return app

@@ -1,0 +1,385 @@
+"""The OpenAI chat-completions subset the in-process server speaks: request validation and response bodies.
+
+Pure functions apart from decoding media with `load_clip`; every bad request raises `ProtocolError` with
+the HTTP status and a one-line message, which the app turns into an OpenAI-style JSON error body.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+
+from affectreason.engines.base import ALL_MODALITIES, Request, SamplingParams
+from affectreason.errors import AffectReasonError
+from affectreason.media import Clip, load_clip, probe_duration
+from affectreason.prompts import Prompt
+from affectreason.rationale import FORMAT_VERSION, parse_rationale
+from affectreason.serve.wire import EXTRA_FIELD, b64decode, parse_data_url
+
+_AUDIO_FORMATS = {"wav", "mp3", "flac", "ogg", "m4a", "aac", "opus", "webm"}
+_VIDEO_MIME_SUFFIX = {
+    "video/mp4": ".mp4",
+    "video/webm": ".webm",
+    "video/quicktime": ".mov",
+    "video/x-matroska": ".mkv",
+}
+_OPTION_KEYS = {"frames", "fps", "max_frames", "segment", "modalities", "transcript"}
+
+
+class ProtocolError(AffectReasonError):
+    """A request the server refuses: HTTP `status`, OpenAI error `kind`, optional offending `param`."""
+
+    def __init__(
+        self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None
+    ):
+        super().__init__(message)
+        self.status, self.kind, self.param = status, kind, param
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": str(self), "type": self.kind, "param": self.param, "code": self.status}}
+
+
+@dataclass
+class Limits:
+    """What one request may ask of the server."""
+
+    max_request_bytes: int = 64 * 1024 * 1024
+    max_frames: int = 64
+    max_duration: float = 600.0
+    max_new_tokens: int = 4096
+    max_choices: int = 8
+    media_dir: Path | None = None  # local files (file:// URLs) are read only from inside this folder
+
+
+@dataclass
+class ChatCall:
+    """A validated chat request: the engine request, its sampling, the served name and stream flag."""
+
+    model: str
+    request: Request
+    sampling: SamplingParams
+    stream: bool = False
+    prompt_version: str | None = None
+    clip_info: dict[str, Any] = field(default_factory=dict)
+
+
+def _bad(message: str, param: str | None = None, status: int = 400) -> ProtocolError:
+    return ProtocolError(status, message, param=param)
+
+
+def _number(body: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise _bad(f"'{key}' must be a number between {low:g} and {high:g}", key)
+    return float(value)
+
+
+def _integer(body: dict[str, Any], key: str, default: int | None, low: int, high: int) -> int | None:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _bad(f"'{key}' must be an integer between {low} and {high}", key)
+    return value
+
+
+def _text(content: Any, where: str) -> tuple[str, list[dict[str, Any]]]:
+    """A message's text and its media parts."""
+    if isinstance(content, str):
+        return content, []
+    if not isinstance(content, list):
+        raise _bad(f"{where}.content must be a string or a list of content parts", where)
+    texts, media = [], []
+    for i, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
+            if not isinstance(part.get("text"), str):
+                raise _bad(f"{where}.content[{i}].text must be a string", where)
+            texts.append(part["text"])
+        elif kind in {"video_url", "audio_url", "input_audio"}:
+            media.append(part)
+        else:
+            raise _bad(
+                f"{where}.content[{i}] has unsupported type {kind!r}: use text, video_url, audio_url or input_audio",
+                where,
+            )
+    return "\n".join(texts), media
+
+
+def _local_path(url: str, limits: Limits, param: str) -> Path:
+    """A `file://` URL (or bare path) resolved inside the allowed media folder, or a 403."""
+    if limits.media_dir is None:
+        raise ProtocolError(403, "local files are not served: start the server with --media-dir", param=param)
+    raw = unquote(urlparse(url).path) if url.startswith("file:") else url
+    root = limits.media_dir.resolve()
+    path = Path(raw).resolve() if Path(raw).is_absolute() else (root / raw).resolve()
+    if not path.is_relative_to(root):
+        raise ProtocolError(403, f"'{raw}' is outside the allowed media folder", param=param)
+    if not path.is_file():
+        raise _bad(f"'{raw}' does not exist in the media folder", param, status=404)
+    return path
+
+
+class _Media:
+    """Materialises media parts as files (temporary for inline data) for `load_clip`."""
+
+    def __init__(self, limits: Limits, tmp: Path) -> None:
+        self.limits, self.tmp = limits, tmp
+
+    def _write(self, payload: bytes, suffix: str) -> Path:
+        path = self.tmp / f"{uuid.uuid4().hex}{suffix}"
+        path.write_bytes(payload)
+        return path
+
+    def video(self, part: dict[str, Any]) -> Path:
+        url = (part.get("video_url") or {}).get("url") if isinstance(part.get("video_url"), dict) else None
+        if not isinstance(url, str) or not url:
+            raise _bad("video_url.url must be a non-empty string", "video_url")
+        if url.startswith("data:"):
+            mime, payload = self._decode(url, "video_url")
+            return self._write(payload, _VIDEO_MIME_SUFFIX.get(mime, ".mp4"))
+        return self._url(url, "video_url")
+
+    def audio(self, part: dict[str, Any]) -> Path:
+        if part["type"] == "input_audio":
+            spec = part.get("input_audio")
+            if not isinstance(spec, dict) or not isinstance(spec.get("data"), str):
+                raise _bad("input_audio must be {data: base64, format: wav|mp3|...}", "input_audio")
+            fmt = str(spec.get("format", "wav")).lower()
+            if fmt not in _AUDIO_FORMATS:
+                raise _bad(f"input_audio.format {fmt!r} is not one of {', '.join(sorted(_AUDIO_FORMATS))}")
+            try:
+                payload = b64decode(spec["data"], "input_audio.data")
+            except AffectReasonError as exc:
+                raise _bad(str(exc), "input_audio") from None
+            return self._write(payload, f".{fmt}")
+        url = (part.get("audio_url") or {}).get("url") if isinstance(part.get("audio_url"), dict) else None
+        if not isinstance(url, str) or not url:
+            raise _bad("audio_url.url must be a non-empty string", "audio_url")
+        if url.startswith("data:"):
+            mime, payload = self._decode(url, "audio_url")
+            return self._write(payload, "." + (mime.split("/")[-1].removeprefix("x-") or "wav"))
+        return self._url(url, "audio_url")
+
+    def _decode(self, url: str, param: str) -> tuple[str, bytes]:
+        try:
+            return parse_data_url(url)
+        except AffectReasonError as exc:
+            raise _bad(f"{param}: {exc}", param) from None
+
+    def _url(self, url: str, param: str) -> Path:
+        if url.startswith(("http://", "https://")):
+            raise _bad(f"{param}: remote URLs are not fetched; send the media inline as a data URL", param)
+        return _local_path(url, self.limits, param)
+
+    def check_duration(self, path: Path, param: str) -> None:
+        duration = probe_duration(path)
+        if duration > self.limits.max_duration:
+            raise ProtocolError(
+                413,
+                f"{param} lasts {duration:.1f} s; this server accepts at most {self.limits.max_duration:g} s",
+                param=param,
+            )
+
+
+def _options(body: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    options = body.get(EXTRA_FIELD) or {}
+    if not isinstance(options, dict):
+        raise _bad(f"'{EXTRA_FIELD}' must be an object", EXTRA_FIELD)
+    unknown = sorted(set(options) - _OPTION_KEYS)
+    if unknown:
+        raise _bad(
+            f"unknown {EXTRA_FIELD} option(s) {', '.join(unknown)}: known are {', '.join(sorted(_OPTION_KEYS))}"
+        )
+    frames = _integer(options, "frames", 16, 1, limits.max_frames)
+    max_frames = _integer(options, "max_frames", limits.max_frames, 1, limits.max_frames)
+    fps = _number(options, "fps", 0.0, 0.0, 60.0) or None
+    segment = options.get("segment")
+    if segment is not None:
+        ok = (
+            isinstance(segment, list)
+            and len(segment) == 2
+            and all(isinstance(v, (int, float)) for v in segment)
+        )
+        if not ok or not 0 <= segment[0] < segment[1]:
+            raise _bad(f"{EXTRA_FIELD}.segment must be [start, end] seconds with start < end", "segment")
+    modalities = options.get("modalities", sorted(ALL_MODALITIES))
+    if not isinstance(modalities, list) or not set(modalities) <= ALL_MODALITIES:
+        raise _bad(f"{EXTRA_FIELD}.modalities must be a list drawn from video, audio, text", "modalities")
+    transcript = options.get("transcript")
+    if transcript is not None and not isinstance(transcript, str):
+        raise _bad(f"{EXTRA_FIELD}.transcript must be a string", "transcript")
+    return {
+        "frames": frames,
+        "fps": fps,
+        "max_frames": max_frames,
+        "segment": segment,
+        "modalities": frozenset(modalities),
+        "transcript": transcript,
+    }
+
+
+def _messages(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The prompt (system text above the last user message's text) and that message's media parts."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _bad("'messages' must be a non-empty list", "messages")
+    system, user = [], None
+    for i, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role in {"system", "developer"}:
+            system.append(_text(message.get("content"), f"messages[{i}]")[0])
+        elif role == "user":
+            user = (i, message)
+        elif role == "assistant":
+            raise _bad("multi-turn chats are not supported: send one user message per clip", "messages")
+        else:
+            raise _bad(f"messages[{i}].role must be system, user or assistant", "messages")
+    if user is None:
+        raise _bad("'messages' needs a user message", "messages")
+    text, media = _text(user[1].get("content"), f"messages[{user[0]}]")
+    return "\n\n".join([*system, text]).strip(), media
+
+
+def decode_clip(media_parts: list[dict[str, Any]], options: dict[str, Any], limits: Limits) -> Clip:
+    """The Clip described by a message's media parts: frames (and audio) from the video part, audio from
+    an audio part when one is sent (it replaces the video's own track)."""
+    videos = [p for p in media_parts if p["type"] == "video_url"]
+    audios = [p for p in media_parts if p["type"] != "video_url"]
+    if len(videos) > 1 or len(audios) > 1:
+        raise _bad("send at most one video part and one audio part per request (one clip)", "messages")
+    start, end = options["segment"] or (None, None)
+    with tempfile.TemporaryDirectory(prefix="affectreason-serve-") as tmp:
+        files = _Media(limits, Path(tmp))
+        try:
+            clip = None
+            if videos:
+                path = files.video(videos[0])
+                files.check_duration(path, "video_url")
+                clip = load_clip(
+                    path,
+                    frames=None if options["fps"] else options["frames"],
+                    fps=options["fps"],
+                    max_frames=options["max_frames"],
+                    start=start,
+                    end=end,
+                    audio=not audios,
+                )
+            if audios:
+                param = audios[0]["type"]
+                path = files.audio(audios[0])
+                files.check_duration(path, param)
+                sound = load_clip(path, frames=None, start=start, end=end)
+                if clip is None:
+                    clip = sound
+                else:
+                    clip.audio = sound.audio
+        except ProtocolError:
+            raise
+        except AffectReasonError as exc:
+            raise _bad(str(exc).replace(tmp + "/", ""), "messages") from None
+    if clip is None:
+        clip = Clip(frames=None, frame_times=np.zeros(0), audio=None, duration=0.0, source="request")
+    clip.source = "request"
+    clip.transcript = options["transcript"]
+    return clip
+
+
+def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default_prompt: Prompt) -> ChatCall:
+    """Validate a chat-completions body and decode its clip. `served` maps model names to adapter names;
+    a request without text gets `default_prompt`."""
+    if not isinstance(body, dict):
+        raise _bad("the request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _bad("'model' must be a non-empty string", "model")
+    if model not in served:
+        raise ProtocolError(
+            404,
+            f"model '{model}' is not served here: choose one of {', '.join(served)}",
+            "not_found_error",
+            "model",
+        )
+    options = _options(body, limits)
+    prompt, media_parts = _messages(body)
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    sampling = SamplingParams(
+        temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
+        top_p=_number(body, "top_p", 1.0, 0.0, 1.0) or 1.0,
+        max_new_tokens=_integer({"max_tokens": max_tokens}, "max_tokens", 512, 1, limits.max_new_tokens),
+        seed=_integer(body, "seed", None, -(2**63), 2**63 - 1),
+        num_return_sequences=_integer(body, "n", 1, 1, limits.max_choices),
+    )
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise _bad("'stream' must be true or false", "stream")
+    clip = decode_clip(media_parts, options, limits)
+    request = Request(
+        clip=clip,
+        prompt=prompt or default_prompt.text,
+        modalities=options["modalities"],
+        adapter=served[model],
+    )
+    info = {
+        "frames": int(len(clip.frames)) if clip.has_video else 0,
+        "duration": round(float(clip.duration), 3),
+        "audio_seconds": round(len(clip.audio) / clip.sample_rate, 3) if clip.has_audio else 0.0,
+    }
+    version = None if prompt else default_prompt.id
+    return ChatCall(model, request, sampling, stream, prompt_version=version, clip_info=info)
+
+
+def completion_body(call: ChatCall, texts: list[str]) -> dict[str, Any]:
+    """The chat.completion response: the model text as content, the parsed rationale in `affectreason`."""
+    rationales = [parse_rationale(t).to_dict() for t in texts]
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": call.model,
+        "choices": [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": t},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+            for i, t in enumerate(texts)
+        ],
+        EXTRA_FIELD: {
+            "format_version": FORMAT_VERSION,
+            "prompt_version": call.prompt_version,
+            "rationale": rationales[0] if rationales else None,
+            "rationales": rationales,
+            "clip": call.clip_info,
+        },
+    }
+
+
+def stream_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A finished completion as `chat.completion.chunk` events: role and content per choice, then a stop."""
+    base = {
+        "id": body["id"],
+        "object": "chat.completion.chunk",
+        "created": body["created"],
+        "model": body["model"],
+    }
+    chunks = []
+    for choice in body["choices"]:
+        delta = {"role": "assistant", "content": choice["message"]["content"]}
+        chunks.append(
+            {**base, "choices": [{"index": choice["index"], "delta": delta, "finish_reason": None}]}
+        )
+    for choice in body["choices"]:
+        chunks.append({**base, "choices": [{"index": choice["index"], "delta": {}, "finish_reason": "stop"}]})
+    chunks[-1][EXTRA_FIELD] = body[EXTRA_FIELD]
+    return chunks

@@ -1,0 +1,134 @@
+"""Running the in-process server: blocking under uvicorn (`affectreason serve`), or in a background thread
+on a pre-bound loopback socket (tests, the throughput benchmark, notebooks)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from affectreason.errors import AffectReasonError
+from affectreason.serve.protocol import Limits
+
+
+@dataclass
+class ServeOptions:
+    """Everything `affectreason serve` needs besides the model."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    served_model_name: str | None = None
+    adapters: dict[str, str] = field(default_factory=dict)  # served name -> adapter path
+    media_dir: Path | None = None
+    max_batch_size: int = 8
+    max_wait_ms: float = 10.0
+    max_request_mb: float = 64.0
+    max_frames: int = 64
+    max_duration: float = 600.0
+    prompt: str = "describe"
+
+    def limits(self) -> Limits:
+        media_dir = Path(self.media_dir).expanduser().resolve() if self.media_dir else None
+        if media_dir is not None and not media_dir.is_dir():
+            raise AffectReasonError(f"--media-dir '{self.media_dir}' is not a folder")
+        return Limits(
+            max_request_bytes=int(self.max_request_mb * 1024 * 1024),
+            max_frames=self.max_frames,
+            max_duration=self.max_duration,
+            media_dir=media_dir,
+        )
+
+
+def parse_adapters(specs: list[str]) -> dict[str, str]:
+    """`name=path` (or a bare path, named after its folder) for each `--adapter`."""
+    adapters: dict[str, str] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = Path(spec).name, spec
+        if not name or not path:
+            raise AffectReasonError(f"--adapter '{spec}' must be NAME=PATH or PATH")
+        if name in adapters:
+            raise AffectReasonError(f"--adapter name '{name}' is given twice")
+        adapters[name] = path
+    return adapters
+
+
+def build_app(engine: Any, options: ServeOptions) -> Any:
+    """The FastAPI app for `engine`: the base model under its served name plus each adapter by name."""
+    from affectreason.serve.app import create_app
+
+    served: dict[str, str | None] = {options.served_model_name or engine.model_id: None}
+    served.update({name: name for name in options.adapters})
+    return create_app(
+        engine,
+        served=served,
+        api_key=options.api_key,
+        limits=options.limits(),
+        max_batch_size=options.max_batch_size,
+        max_wait_ms=options.max_wait_ms,
+        prompt=options.prompt,
+    )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (port 0 picks a free one), so the port is known before the server starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise AffectReasonError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(128)
+    return sock
+
+
+def run(app: Any, host: str, port: int, log_level: str = "info") -> None:
+    """Serve `app` until interrupted (uvicorn handles SIGINT/SIGTERM)."""
+    import uvicorn
+
+    sock = bind(host, port)
+    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+class BackgroundServer:
+    """`app` served on a loopback port in a daemon thread; use as a context manager. `url` ends in `/v1`."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"):
+        import uvicorn
+
+        self._sock = bind(host, port)
+        self.port = self._sock.getsockname()[1]
+        self.url = f"http://{host}:{self.port}/v1"
+        self.app = app
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=2))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+
+    def start(self, timeout: float = 30.0) -> BackgroundServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise AffectReasonError("the background server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
