@@ -271,6 +271,10 @@ def format_record_text(record: dict[str, Any]) -> str:
     for window in record.get("timeline", []):
         emotions = ", ".join(window["emotions"]) or "-"
         lines.append(f"  {window['start']:7.1f}-{window['end']:<7.1f} {emotions}")
+    if "attribution" in record:
+        from affectreason.attribution_report import attribution_lines
+
+        lines.extend(attribution_lines(record))
     return "\n".join(lines)
 
 
