@@ -1,7 +1,94 @@
-"""CLI: `affectreason serve` (being written)."""
+"""CLI: `affectreason serve`: an OpenAI-compatible emotion-reasoning server (vLLM or in process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def serve(
+    model: str = typer.Option(
+        None, "--model", "-m", help="Hub id or local checkpoint (default: Qwen2.5-Omni-3B)."
+    ),
+    adapter: list[str] = typer.Option(
+        [], "--adapter", help="NAME=PATH of a peft adapter, served as model NAME (repeatable with vLLM)."
+    ),
+    engine: str = typer.Option("auto", "--engine", help="auto (vLLM when installed with a GPU), vllm or hf."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; 0.0.0.0 exposes the server."),
+    port: int = typer.Option(8000, "--port"),
+    api_key: str = typer.Option(
+        None, "--api-key", envvar="AFFECTREASON_API_KEY", help="Require 'Authorization: Bearer KEY'."
+    ),
+    served_model_name: str = typer.Option(
+        None, "--served-model-name", help="Name clients use (default: --model)."
+    ),
+    media_dir: Path = typer.Option(
+        None, "--media-dir", help="Allow file:// media URLs inside this folder (none are read otherwise)."
+    ),
+    max_batch_size: int = typer.Option(
+        8, "--max-batch-size", help="In process: requests generated together."
+    ),
+    batch_wait_ms: float = typer.Option(
+        10.0, "--batch-wait-ms", help="In process: how long a batch collects."
+    ),
+    max_request_mb: float = typer.Option(64.0, "--max-request-mb", help="In process: request body limit."),
+    max_frames: int = typer.Option(
+        64, "--max-frames", help="In process: most frames one request may ask for."
+    ),
+    max_duration: float = typer.Option(
+        600.0, "--max-duration", help="In process: longest media accepted (s)."
+    ),
+    prompt: str = typer.Option("describe", "--prompt", help="Prompt used when a request sends no text."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, bf16, fp16 or fp32."),
+    quantization: str = typer.Option(None, "--quantization", "-q", help="In process: 4bit or 8bit."),
+    device: str = typer.Option(None, "--device", help="In process: cpu, cuda, cuda:1 …"),
+    tensor_parallel_size: int = typer.Option(1, "--tensor-parallel-size", help="vLLM: GPUs per replica."),
+    data_parallel_size: int = typer.Option(1, "--data-parallel-size", help="vLLM: replicas."),
+    gpu_memory_utilization: float = typer.Option(0.9, "--gpu-memory-utilization", help="vLLM: memory share."),
+    max_model_len: int = typer.Option(None, "--max-model-len", help="vLLM: context length."),
+    chat_template: Path = typer.Option(None, "--chat-template", help="vLLM: a Jinja chat template file."),
+    trust_remote_code: bool = typer.Option(
+        False, "--trust-remote-code", help="Allow model code from the hub."
+    ),
+) -> int:
+    """Serve /v1/models and /v1/chat/completions (video, audio and text parts) for the official openai client."""
+    from affectreason.backbones.base import DEFAULT_MODEL
+    from affectreason.serve.launch import serve as run_server
+    from affectreason.serve.server import ServeOptions, parse_adapters
+
+    options = ServeOptions(
+        host=host,
+        port=port,
+        api_key=api_key,
+        served_model_name=served_model_name,
+        adapters=parse_adapters(adapter),
+        media_dir=media_dir,
+        max_batch_size=max_batch_size,
+        max_wait_ms=batch_wait_ms,
+        max_request_mb=max_request_mb,
+        max_frames=max_frames,
+        max_duration=max_duration,
+        prompt=prompt,
+    )
+    vllm_options = {
+        "tensor_parallel_size": tensor_parallel_size,
+        "data_parallel_size": data_parallel_size,
+        "gpu_memory_utilization": gpu_memory_utilization,
+        "max_model_len": max_model_len,
+        "chat_template": chat_template,
+    }
+    return run_server(
+        model or DEFAULT_MODEL,
+        options,
+        engine=engine,
+        dtype=dtype,
+        quantization=quantization,
+        device=device,
+        trust_remote_code=trust_remote_code,
+        vllm_options=vllm_options,
+    )
+
+
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("serve")(serve)

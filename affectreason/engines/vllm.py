@@ -124,20 +124,17 @@ def merged_dir(model: str, adapter: str, cache: Path) -> Path:
     return cache / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def merge_for_vllm(model: str, adapter: str, cache: Path, dtype: str = "bf16") -> Path:
-    """Merge a LoRA adapter into its base and save a plain checkpoint vLLM can load (reused when present)."""
+def merge_for_vllm(
+    model: str, adapter: str, cache: Path, dtype: str = "bf16", trust_remote_code: bool = False
+) -> Path:
+    """Merge a LoRA adapter into its base as a plain checkpoint vLLM can load (reused when present)."""
     out = merged_dir(model, adapter, cache)
     if (out / "config.json").is_file():
         return out
-    from affectreason.backbones import load_backbone
+    from affectreason.train.merge import merge_adapter
 
     log.info("merging adapter %s into %s for vLLM (its model has no LoRA support) -> %s", adapter, model, out)
-    backbone = load_backbone(model, adapter=adapter, dtype=dtype, device="cpu")
-    merged = backbone.model.merge_and_unload()
-    out.mkdir(parents=True, exist_ok=True)
-    merged.save_pretrained(out)
-    backbone.processor.save_pretrained(out)
-    return out
+    return Path(merge_adapter(adapter, out, model=model, dtype=dtype, trust_remote_code=trust_remote_code))
 
 
 def serve_command(
@@ -226,7 +223,7 @@ class VLLMEngine:
             )
         from vllm import LLM
 
-        from affectreason.backbones import load_backbone
+        from affectreason.backbones.base import load_backbone
         from affectreason.serve.server import parse_adapters
 
         self.model_id = model
@@ -237,7 +234,8 @@ class VLLMEngine:
         weights = model
         if adapters and self.backbone.family in NO_VLLM_LORA:
             cache = Path(merge_cache or Path.home() / ".cache" / "affectreason" / "merged")
-            weights = str(merge_for_vllm(model, next(iter(adapters.values())), cache))
+            adapter_path = next(iter(adapters.values()))
+            weights = str(merge_for_vllm(model, adapter_path, cache, trust_remote_code=trust_remote_code))
             adapters = {}
         self.adapter = adapter
         self._loras = lora_requests(adapters) if adapters else {}

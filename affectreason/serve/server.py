@@ -59,14 +59,14 @@ def parse_adapters(specs: list[str]) -> dict[str, str]:
 
 
 def build_app(engine: Any, options: ServeOptions) -> Any:
-    """The FastAPI app for `engine`: the base model under its served name plus each adapter by name."""
+    """The FastAPI app for `engine`: served under the adapter's name when the engine holds an adapter,
+    under `served_model_name` (default: the model id) otherwise."""
     from affectreason.serve.app import create_app
 
-    served: dict[str, str | None] = {options.served_model_name or engine.model_id: None}
-    served.update({name: name for name in options.adapters})
+    names = list(options.adapters) or [options.served_model_name or engine.model_id]
     return create_app(
         engine,
-        served=served,
+        served=dict.fromkeys(names),
         api_key=options.api_key,
         limits=options.limits(),
         max_batch_size=options.max_batch_size,
