@@ -27,10 +27,11 @@ DEFAULT_MODEL = "Qwen/Qwen2.5-Omni-3B"
 
 IGNORE_INDEX = -100
 
-_FAMILY_MODULES = ("qwen2_5_omni",)
+_FAMILY_MODULES = ("qwen2_5_omni", "qwen3_omni")
 
 # LoRA on the language model's attention and MLP projections only: a bare list of names such as
 # `q_proj` would also adapt the vision and audio towers, which reuse those names.
+LANGUAGE_MODEL_ATTENTION = r".*language_model\.layers\.\d+\.self_attn\.(q|k|v|o)_proj"
 LANGUAGE_MODEL_LINEAR = r".*language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
 _REGISTRY: dict[str, type[Backbone]] = {}
 

@@ -199,8 +199,81 @@ def _build_qwen2_5_omni(seed: int):
     return model, processor
 
 
+def _build_qwen3_omni(seed: int):
+    from transformers import (
+        Qwen3OmniMoeProcessor,
+        Qwen3OmniMoeThinkerConfig,
+        Qwen3OmniMoeThinkerForConditionalGeneration,
+        WhisperFeatureExtractor,
+    )
+
+    tokens = {
+        "image_token": "<|image_pad|>",
+        "audio_token": "<|audio_pad|>",
+        "video_token": "<|video_pad|>",
+        "vision_bos_token": "<|vision_start|>",
+        "vision_eos_token": "<|vision_end|>",
+        "audio_bos_token": "<|audio_start|>",
+        "audio_eos_token": "<|audio_end|>",
+    }
+    template = (
+        _QWEN_CHAT_TEMPLATE.replace("{VIDEO}", "<|vision_start|><|video_pad|><|vision_end|>")
+        .replace("{AUDIO}", "<|audio_start|><|audio_pad|><|audio_end|>")
+        .replace("{IMAGE}", "<|vision_start|><|image_pad|><|vision_end|>")
+    )
+    tokenizer = _tokenizer(tokens, [], template)
+    ids = _ids(tokenizer, tokens)
+    hidden = 64
+    config = Qwen3OmniMoeThinkerConfig(
+        audio_config={
+            "num_mel_bins": 128,
+            "encoder_layers": 1,
+            "encoder_attention_heads": 2,
+            "encoder_ffn_dim": 64,
+            "d_model": 32,
+            "output_dim": hidden,
+            "downsample_hidden_size": 16,
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": hidden,
+            "num_position_embeddings": 64,
+            "deepstack_visual_indexes": [1],
+            **_QWEN_VISION,
+        },
+        text_config=_text_config(
+            tokenizer,
+            moe_intermediate_size=32,
+            num_experts=4,
+            num_experts_per_tok=2,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        ),
+        audio_token_id=ids["audio_token"],
+        image_token_id=ids["image_token"],
+        video_token_id=ids["video_token"],
+        audio_start_token_id=ids["audio_bos_token"],
+        vision_start_token_id=ids["vision_bos_token"],
+        user_token_id=int(tokenizer.convert_tokens_to_ids("user")),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = Qwen3OmniMoeThinkerForConditionalGeneration(config)
+    image_processor, video_processor = _qwen_media_processors()
+    processor = Qwen3OmniMoeProcessor(
+        image_processor=image_processor,
+        video_processor=video_processor,
+        feature_extractor=WhisperFeatureExtractor(feature_size=128),
+        tokenizer=tokenizer,
+        chat_template=template,
+    )
+    return model, processor
+
+
 _BUILDERS: dict[str, Callable] = {
     "qwen2_5_omni": _build_qwen2_5_omni,
+    "qwen3_omni": _build_qwen3_omni,
 }
 
 

@@ -1,0 +1,23 @@
+"""Qwen3-Omni-MoE thinker: native audio-in-video with dynamic audio padding (no fixed audio window).
+
+LoRA: the MoE experts are fused 3-D parameters that `target_modules` cannot reach, so the regex adapts the
+language model's attention projections; peft's `target_parameters` can add the experts when needed.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from affectreason.backbones.base import LANGUAGE_MODEL_ATTENTION
+from affectreason.backbones.omni import OmniBackbone
+
+
+class Qwen3OmniBackbone(OmniBackbone):
+    family: ClassVar[str] = "qwen3_omni"
+    model_types: ClassVar[tuple[str, ...]] = ("qwen3_omni_moe_thinker", "qwen3_omni_moe")
+    audio_window_seconds: ClassVar[float | None] = None
+    lora_target_modules: ClassVar[str] = LANGUAGE_MODEL_ATTENTION
+    model_class: ClassVar[str] = "Qwen3OmniMoeThinkerForConditionalGeneration"
+    thinker_of: ClassVar[str] = "qwen3_omni_moe"
+    # Audio features are padded to the longest clip in each sample's own call; batches pad them again.
+    pad_keys: ClassVar[frozenset[str]] = frozenset({"input_features", "feature_attention_mask"})
