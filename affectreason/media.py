@@ -211,7 +211,8 @@ def _read_audio(container, stream, t0: float, t1: float) -> np.ndarray:
 
     resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
     tb = float(stream.time_base)
-    container.seek(int(t0 / tb) if t0 > 0 else 0, stream=stream, backward=True)
+    if t0 > 0:
+        container.seek(int(t0 / tb), stream=stream, backward=True)
     chunks, first = [], None
     for frame in container.decode(stream):
         ftime = frame.pts * tb if frame.pts is not None else None
@@ -265,11 +266,13 @@ def load_clip(
             raise _fail(p, f"empty time range {t0:g}-{t1:g} s (duration {total:.2f} s)")
         video, times = None, np.zeros(0)
         try:
+            # Audio first, from the freshly opened file: a seek back to 0 would restart the AAC decoder
+            # without its priming and change the first few hundred samples.
+            wav = _read_audio(container, astream, t0, t1) if audio and astream is not None else None
             if vstream is not None and (frames or fps):
                 video, times = _load_video(
                     p, container, vstream, t0, t1, frames, fps, max_frames, max_pixels, decoder
                 )
-            wav = _read_audio(container, astream, t0, t1) if audio and astream is not None else None
         except (av.FFmpegError, EOFError, ValueError) as exc:
             raise _fail(p, _av_reason(exc)) from None
     return Clip(
