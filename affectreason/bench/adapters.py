@@ -25,7 +25,7 @@ class Sample:
     """One benchmark item: its dataset, name, resolved video (None when missing), transcript and reference.
 
     `reference` holds what the `score` library reads for the dataset's task: `label` (discrete), `valence`
-    (sentiment), `emotions` (open-vocabulary: the released list string or a list), `description` (EMER).
+    (sentiment), `emotions` (open-vocabulary list), `description` (EMER).
     """
 
     dataset: str
@@ -40,6 +40,7 @@ class DatasetScan:
     """What was found for one dataset: its samples, fatal problems, missing videos, the files read."""
 
     spec: DatasetSpec
+    root: Path
     folder: Path
     samples: list[Sample] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -55,7 +56,7 @@ class DatasetScan:
         """One clause for the error line: what is missing, with counts."""
         parts = list(self.problems)
         if self.missing_videos:
-            where = ", ".join(_rel(d, self.folder.parent) for d in self.video_dirs) or (
+            where = ", ".join(_rel(d, self.root) for d in self.video_dirs) or (
                 f"{self.folder.name}/{{{','.join(self.spec.video_dirs)}}} (no such folder)"
             )
             examples = ", ".join(self.missing_videos[:3]) + (", ..." if len(self.missing_videos) > 3 else "")
@@ -151,9 +152,17 @@ def _npz_references(spec: DatasetSpec, path: Path) -> dict[str, dict[str, Any]]:
     return refs
 
 
+def open_labels(value: str) -> list[str]:
+    """A released `openset` cell as the reference loader reads it: its list parser, and empty means neutral."""
+    from affectreason.taxonomy.ovmer import string_to_list
+
+    return string_to_list(value) or ["neutral"]
+
+
 def _openset_references(spec: DatasetSpec, path: Path) -> dict[str, dict[str, Any]]:
-    # The released list string is passed as it is: the score library parses it the reference's way.
-    return {name: {"emotions": value} for name, value in read_name_column(path, "openset").items()}
+    return {
+        name: {"emotions": open_labels(value)} for name, value in read_name_column(path, "openset").items()
+    }
 
 
 def _emer_references(spec: DatasetSpec, path: Path) -> dict[str, dict[str, Any]]:
@@ -166,7 +175,7 @@ def _emer_references(spec: DatasetSpec, path: Path) -> dict[str, dict[str, Any]]
     for row in rows:
         name = row[key].strip()
         if name:
-            refs[name] = {"emotions": row[emotions], "description": row[reasons]}
+            refs[name] = {"emotions": open_labels(row[emotions]), "description": row[reasons]}
             if subtitles:
                 refs[name]["_transcript"] = row[subtitles]
     return refs
@@ -218,7 +227,7 @@ def resolve_data_root(data_root: str | Path, specs: list[DatasetSpec]) -> Path:
 def scan_dataset(spec: DatasetSpec, root: Path) -> DatasetScan:
     """Read one dataset's annotations, subtitles and video folder; collect what is missing instead of raising."""
     folder = (root / spec.folder).resolve() if spec.folder != "." else root.resolve()
-    scan = DatasetScan(spec=spec, folder=folder)
+    scan = DatasetScan(spec=spec, root=root.resolve(), folder=folder)
     where = spec.folder if spec.folder != "." else "."
     annotation = next((folder / a for a in spec.annotation if (folder / a).is_file()), None)
     if annotation is None:
@@ -236,7 +245,7 @@ def scan_dataset(spec: DatasetSpec, root: Path) -> DatasetScan:
             scan.files.append(labels)
             for name, value in read_name_column(labels, "openset").items():
                 if name in refs:
-                    refs[name]["emotions"] = value
+                    refs[name]["emotions"] = open_labels(value)
     except AffectReasonError as exc:
         scan.problems.append(str(exc))
         return scan

@@ -1,7 +1,152 @@
-"""CLI: `affectreason bench` (being written)."""
+"""CLI: `affectreason bench SUITE`, `bench check`, `bench merge`: benchmark suites over the released data."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
 
 import typer
 
+from affectreason.paths import suites_dir
+
+bench_app = typer.Typer(
+    no_args_is_help=True,
+    help="Run EMER, OV-MER and MER-UniBench over the released data on local disk (resumable, sharded).",
+)
+
+
+def _datasets(value: str | None) -> list[str] | None:
+    return [d.strip() for d in value.split(",") if d.strip()] if value else None
+
+
+def run(
+    suite: str = typer.Argument(
+        ..., help="A packaged suite (mer-unibench, ov-mer, emer) or a suite YAML file."
+    ),
+    data_root: Path = typer.Option(
+        ..., "--data-root", help="The `dataset/` folder holding the dataset folders."
+    ),
+    out: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/bench-SUITE)."),
+    model: str = typer.Option(
+        None, "--model", "-m", help="Hub id or local checkpoint (default: Qwen2.5-Omni-3B)."
+    ),
+    adapter: str = typer.Option(None, "--adapter", help="A peft adapter folder (or a served adapter name)."),
+    engine: str = typer.Option("hf", "--engine", help="hf (in process), vllm (offline) or openai."),
+    endpoint: str = typer.Option(
+        None, "--endpoint", help="An OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1."
+    ),
+    api_key: str = typer.Option(
+        None, "--api-key", envvar="AFFECTREASON_API_KEY", help="API key for --endpoint."
+    ),
+    datasets: str = typer.Option(
+        None, "--datasets", help="Only these datasets, comma-separated (e.g. mer2023,meld)."
+    ),
+    limit: int = typer.Option(
+        None, "--limit", help="At most N samples per dataset (the first N in file order)."
+    ),
+    shard: str = typer.Option(None, "--shard", help="i/n: run the i-th of n deterministic shards (1-based)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip samples already in --out."),
+    protocol: str = typer.Option(
+        "affectreason", "--protocol", help="affectreason (default) or mer-unibench."
+    ),
+    wheel_dir: Path = typer.Option(
+        None, "--wheel-dir", help="Published wheel files, for --protocol mer-unibench."
+    ),
+    batch_size: int = typer.Option(4, "--batch-size", help="Clips generated together."),
+    frames: int = typer.Option(16, "--frames", help="Frames sampled uniformly per clip."),
+    fps: float = typer.Option(None, "--fps", help="Sample at this rate instead of a fixed count."),
+    max_frames: int = typer.Option(64, "--max-frames", help="Cap on sampled frames."),
+    max_pixels: int = typer.Option(360 * 640, "--max-pixels", help="Cap on pixels per frame."),
+    temperature: float = typer.Option(0.0, "--temperature", help="0 means greedy decoding (the default)."),
+    top_p: float = typer.Option(1.0, "--top-p"),
+    max_new_tokens: int = typer.Option(512, "--max-new-tokens"),
+    seed: int = typer.Option(None, "--seed", help="Seed for sampled decoding."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, bf16, fp16 or fp32."),
+    quantization: str = typer.Option(None, "--quantization", "-q", help="4bit or 8bit (bitsandbytes)."),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: best available)."),
+    trust_remote_code: bool = typer.Option(
+        False, "--trust-remote-code", help="Allow model code from the hub."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Run (or resume) a suite: predictions.jsonl, results.json, results.md and report.html in --out."""
+    from functools import partial
+
+    from affectreason.backbones.base import DEFAULT_MODEL
+    from affectreason.bench.report import summary_text
+    from affectreason.bench.runner import BenchOptions, parse_shard, run_bench
+    from affectreason.pipeline import DescribeOptions, create_engine
+
+    options = BenchOptions(
+        describe=DescribeOptions(
+            frames=frames, fps=fps, max_frames=max_frames, max_pixels=max_pixels, temperature=temperature,
+            top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size,
+        ),
+        datasets=_datasets(datasets), limit=limit, shard=parse_shard(shard), resume=resume, protocol=protocol,
+        wheel_dir=str(wheel_dir) if wheel_dir else None, model=model or endpoint or DEFAULT_MODEL, adapter=adapter,
+        engine="openai" if endpoint else engine, progress=not quiet,
+    )  # fmt: skip
+    factory = partial(
+        create_engine, engine, model=model, adapter=adapter, endpoint=endpoint, api_key=api_key, dtype=dtype,
+        quantization=quantization, batch_size=batch_size, device=device, trust_remote_code=trust_remote_code,
+    )  # fmt: skip
+    out = out or Path("runs") / f"bench-{Path(suite).stem.replace('_', '-')}"
+    typer.echo(summary_text(run_bench(suite, data_root, factory, out, options), out))
+
+
+def check(
+    suite: str = typer.Argument(..., help="A packaged suite or a suite YAML file."),
+    data_root: Path = typer.Option(
+        ..., "--data-root", help="The `dataset/` folder holding the dataset folders."
+    ),
+    datasets: str = typer.Option(None, "--datasets", help="Only these datasets, comma-separated."),
+) -> None:
+    """Check that every annotation file, subtitle file and video of a suite is where it should be."""
+    from affectreason.bench.adapters import check_data
+    from affectreason.bench.suites import load_suite
+
+    for scan in check_data(load_suite(suite).select(_datasets(datasets)), data_root):
+        typer.echo(f"ok  {scan.spec.name:<12} {len(scan.samples):>6} samples  {scan.folder}")
+
+
+def merge(
+    out: Path = typer.Argument(..., help="The merged run folder (its own predictions are kept, if any)."),
+    sources: list[Path] = typer.Argument(..., help="Shard run folders to merge into OUT."),
+    protocol: str = typer.Option(
+        "affectreason", "--protocol", help="affectreason (default) or mer-unibench."
+    ),
+    wheel_dir: Path = typer.Option(
+        None, "--wheel-dir", help="Published wheel files, for --protocol mer-unibench."
+    ),
+) -> None:
+    """Merge shard folders into OUT, then score and write the results and report there."""
+    from affectreason.bench.report import summary_text
+    from affectreason.bench.runner import merge_runs
+
+    results = merge_runs(out, list(sources), protocol, str(wheel_dir) if wheel_dir else None)
+    typer.echo(summary_text(results, out))
+
+
+def _suite_command(name: str):
+    """`bench NAME ...`: `run` with the suite fixed."""
+
+    def command(**kwargs) -> None:
+        run(suite=name, **kwargs)
+
+    signature = inspect.signature(run)
+    command.__signature__ = signature.replace(
+        parameters=[p for n, p in signature.parameters.items() if n != "suite"]
+    )
+    command.__annotations__ = {k: v for k, v in run.__annotations__.items() if k != "suite"}
+    command.__doc__ = f"Run (or resume) the {name} suite into --out: predictions, results and the report."
+    return command
+
 
 def register(app: typer.Typer) -> None:
-    pass
+    bench_app.command("check")(check)
+    bench_app.command("merge")(merge)
+    bench_app.command("run")(run)
+    for path in sorted(suites_dir().glob("*.yaml")):
+        name = path.stem.replace("_", "-")
+        bench_app.command(name)(_suite_command(name))
+    app.add_typer(bench_app, name="bench")

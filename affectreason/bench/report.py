@@ -1,0 +1,319 @@
+"""Bench results: score each dataset through the `score` library, then write results.json, results.md (the
+published MER-UniBench table layout) and a self-contained report.html with plotly plots."""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from affectreason.bench.store import write_json
+from affectreason.bench.suites import DatasetSpec, Suite
+from affectreason.errors import AffectReasonError
+
+DEFAULT_PROTOCOL = "affectreason"
+
+
+def _dig(result: dict[str, Any], path: str, dataset: str) -> float | None:
+    value: Any = result
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise AffectReasonError(f"dataset {dataset}: metric '{path}' is not in the score result")
+        value = value[part]
+    return None if value is None else float(value)
+
+
+def _prediction(task: str, record: dict[str, Any]) -> dict[str, Any]:
+    """What the score library reads from one prediction record: the emotions, and for EMER the full text."""
+    pred: dict[str, Any] = {"emotions": record.get("emotions") or []}
+    if task == "emer":
+        pred["text"] = record.get("raw") or ""
+    return pred
+
+
+def score_dataset(
+    spec: DatasetSpec, records: list[dict[str, Any]], protocol: str, wheel_dir: str | None
+) -> dict[str, dict[str, Any]]:
+    """Scores of one dataset's records: always the default protocol, plus the parity one when asked for."""
+    from affectreason.scoring import score_records
+
+    refs = {r["id"]: r["reference"] for r in records}
+    preds = {r["id"]: _prediction(spec.task, r) for r in records}
+    scores = {DEFAULT_PROTOCOL: score_records(spec.task, refs, preds, protocol=DEFAULT_PROTOCOL)}
+    if protocol != DEFAULT_PROTOCOL:
+        scores[protocol] = score_records(spec.task, refs, preds, protocol=protocol, wheel_dir=wheel_dir)
+    return scores
+
+
+def _mean(values: list[float | None]) -> float | None:
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values) / len(values)  # type: ignore[arg-type]
+
+
+def compute_results(
+    suite: Suite,
+    records: list[dict[str, Any]],
+    manifest: dict[str, Any],
+    protocol: str = DEFAULT_PROTOCOL,
+    wheel_dir: str | None = None,
+) -> dict[str, Any]:
+    """Per-dataset main metric (as the suite defines it) under `protocol` and the default protocol side by
+    side, diagnostics, and the suite mean over the datasets run."""
+    by_dataset: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_dataset.setdefault(record["dataset"], []).append(record)
+    selected = manifest.get("selected", {})
+    datasets: dict[str, Any] = {}
+    for spec in suite.datasets:
+        rows = sorted(by_dataset.get(spec.name, []), key=lambda r: r["id"])
+        if not rows:
+            continue
+        scores = score_dataset(spec, rows, protocol, wheel_dir)
+        datasets[spec.name] = {
+            "title": spec.display,
+            "task": spec.task,
+            "metric": spec.metric,
+            "main": _dig(scores[protocol], spec.metric, spec.name),
+            "main_default": _dig(scores[DEFAULT_PROTOCOL], spec.metric, spec.name),
+            "n": len(rows),
+            "selected": selected.get(spec.name, len(rows)),
+            "parse_failures": sum(not r.get("parse_ok", False) for r in rows),
+            "parse_fail_rate": sum(not r.get("parse_ok", False) for r in rows) / len(rows),
+            "errors": sum(bool(r.get("error")) for r in rows),
+            "scores": scores,
+        }
+    complete = all(d["n"] >= d["selected"] for d in datasets.values()) and len(datasets) == len(
+        manifest.get("datasets", datasets)
+    )
+    return {
+        "suite": suite.name,
+        "title": suite.title,
+        "protocol": protocol,
+        "datasets": datasets,
+        "mean": _mean([d["main"] for d in datasets.values()]),
+        "mean_default": _mean([d["main_default"] for d in datasets.values()]),
+        "all_datasets": len(datasets) == len(suite.datasets),
+        "complete": complete,
+        "manifest": manifest,
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.2f}"
+
+
+def render_markdown(suite: Suite, results: dict[str, Any]) -> str:
+    """The MER-UniBench table layout: one column per dataset plus the mean; published rows for comparison."""
+    m = results["manifest"]
+    names = [d.name for d in suite.datasets]
+    head = [suite.dataset(n).display for n in names] + ["Mean"]
+    lines = [
+        f"# {suite.title} results",
+        "",
+        f"- model: `{m.get('model')}`, adapter: `{m.get('adapter')}`, engine: `{m.get('engine')}`",
+        f"- prompt: `{m.get('prompt_version')}`, decoding: `{json.dumps(m.get('decoding'), sort_keys=True)}`",
+        f"- protocol: `{results['protocol']}` (main metric per dataset, x100); "
+        + (
+            "all datasets run"
+            if results["all_datasets"]
+            else "a subset of datasets: the mean is over those run"
+        )
+        + ("" if results["complete"] else "; **incomplete**: some samples are not predicted yet"),
+        "",
+        "| Model | " + " | ".join(head) + " |",
+        "|---|" + "---:|" * len(head),
+    ]
+    for model, row in suite.published.items():
+        cells = ["–" if row.get(n) is None else f"{row[n]:.2f}" for n in [*names, "mean"]]
+        lines.append(f"| {model} (published) | " + " | ".join(cells) + " |")
+    ds = results["datasets"]
+    ours = [(f"**this run ({results['protocol']})**", "main", results["mean"])]
+    if results["protocol"] != DEFAULT_PROTOCOL:
+        ours.append((f"this run ({DEFAULT_PROTOCOL})", "main_default", results["mean_default"]))
+    for label, key, mean in ours:
+        cells = [_pct(ds[n][key]) if n in ds else "–" for n in names] + [_pct(mean)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Per dataset",
+        "",
+        "| Dataset | Task | Metric | n | "
+        + (f"{results['protocol']} | " if results["protocol"] != DEFAULT_PROTOCOL else "")
+        + f"{DEFAULT_PROTOCOL} | Parse failures | Decode errors |",
+        "|---|---|---|---:|"
+        + ("---:|" if results["protocol"] != DEFAULT_PROTOCOL else "")
+        + "---:|---:|---:|",
+    ]
+    for d in ds.values():
+        parity = f"{_pct(d['main'])} | " if results["protocol"] != DEFAULT_PROTOCOL else ""
+        n = f"{d['n']}" if d["n"] >= d["selected"] else f"{d['n']} of {d['selected']}"
+        lines.append(
+            f"| {d['title']} | {d['task']} | `{d['metric']}` | {n} | {parity}{_pct(d['main_default'])} | "
+            f"{100 * d['parse_fail_rate']:.1f}% | {d['errors']} |"
+        )
+    lines += [
+        "",
+        f"Git commit `{m.get('git_commit')}`; packages: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(m.get("packages", {}).items())),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _reference_families(spec_task: str, reference: dict[str, Any]) -> list[str]:
+    from affectreason.taxonomy import families
+
+    if spec_task == "discrete":
+        return families([reference["label"]])
+    if spec_task in ("ov", "emer") and reference.get("emotions"):
+        return families(reference["emotions"])
+    return []
+
+
+def plot_data(suite: Suite, results: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The numbers behind the report's plots (kept separate so they can be checked without a browser)."""
+    from affectreason.taxonomy import families
+
+    tasks = {d.name: d.task for d in suite.datasets}
+    confusion: Counter[tuple[str, str]] = Counter()
+    frequency: Counter[str] = Counter()
+    for record in records:
+        predicted = [e.strip().lower() for e in record.get("emotions") or [] if e.strip()]
+        frequency.update(predicted)
+        ref = _reference_families(tasks.get(record["dataset"], ""), record["reference"])
+        if ref:
+            pred = record.get("families") or families(predicted)
+            confusion[(ref[0], next((f for f in pred if f), "none"))] += 1
+    ds = results["datasets"]
+    return {
+        "datasets": [d["title"] for d in ds.values()],
+        "scores": {
+            f"this run ({results['protocol']})": [d["main"] for d in ds.values()],
+            **(
+                {f"this run ({DEFAULT_PROTOCOL})": [d["main_default"] for d in ds.values()]}
+                if results["protocol"] != DEFAULT_PROTOCOL
+                else {}
+            ),
+            **{
+                f"{model} (published)": [row.get(name, None) and row[name] / 100 for name in ds]
+                for model, row in suite.published.items()
+                if any(name in row for name in ds)
+            },
+        },
+        "parse_fail_rate": [d["parse_fail_rate"] for d in ds.values()],
+        "confusion": {f"{r}|{p}": n for (r, p), n in sorted(confusion.items())},
+        "frequency": frequency.most_common(25),
+    }
+
+
+def render_html(suite: Suite, results: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    """A self-contained page (plotly.js inlined, no network): scores, family confusion, frequency, parse failures."""
+    import plotly.graph_objects as go
+    from plotly.offline import get_plotlyjs
+
+    data = plot_data(suite, results, records)
+    figures = []
+    scores = go.Figure(
+        [
+            go.Bar(name=name, x=data["datasets"], y=[None if v is None else 100 * v for v in values])
+            for name, values in data["scores"].items()
+        ]
+    )
+    scores.update_layout(title="Main metric per dataset (x100)", barmode="group", yaxis_range=[0, 100])
+    figures.append(scores)
+    if data["confusion"]:
+        pairs = [k.split("|") for k in data["confusion"]]
+        rows = sorted({r for r, _ in pairs})
+        cols = sorted({p for _, p in pairs} | set(rows), key=lambda c: (c == "none", c))
+        z = [[data["confusion"].get(f"{r}|{c}", 0) for c in cols] for r in rows]
+        heat = go.Figure(go.Heatmap(z=z, x=cols, y=rows, colorscale="Blues", texttemplate="%{z}"))
+        heat.update_layout(
+            title="Emotion family: reference (rows) vs first predicted (columns)",
+            xaxis_title="predicted",
+            yaxis_title="reference",
+        )
+        figures.append(heat)
+    labels = [w for w, _ in data["frequency"]] or ["(none)"]
+    counts = [c for _, c in data["frequency"]] or [0]
+    frequency = go.Figure(go.Bar(x=labels, y=counts))
+    frequency.update_layout(title="Most frequent predicted emotions")
+    figures.append(frequency)
+    failures = go.Figure(go.Bar(x=data["datasets"], y=[100 * v for v in data["parse_fail_rate"]]))
+    failures.update_layout(title="Parse-failure rate per dataset (%)", yaxis_range=[0, 100])
+    figures.append(failures)
+    divs = "\n".join(
+        f.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot{i}", config={"displaylogo": False})
+        for i, f in enumerate(figures)
+    )
+    return _page(suite, results, divs, get_plotlyjs())
+
+
+def _page(suite: Suite, results: dict[str, Any], divs: str, plotly_js: str) -> str:
+    m = results["manifest"]
+    info = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(json.dumps(m.get(k), sort_keys=True))}</td></tr>"
+        for k in (
+            "model",
+            "adapter",
+            "engine",
+            "prompt_version",
+            "decoding",
+            "sampling",
+            "shard",
+            "limit",
+            "git_commit",
+        )
+    )
+    rows = "".join(
+        f"<tr><td>{html.escape(d['title'])}</td><td>{d['task']}</td><td>{html.escape(d['metric'])}</td>"
+        f"<td>{d['n']}</td><td>{_pct(d['main'])}</td><td>{_pct(d['main_default'])}</td>"
+        f"<td>{100 * d['parse_fail_rate']:.1f}%</td></tr>"
+        for d in results["datasets"].values()
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(suite.title)} results</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style>
+<script type="text/javascript">{plotly_js}</script></head><body>
+<h1>{html.escape(suite.title)} results</h1>
+<p>Protocol <b>{html.escape(results["protocol"])}</b>; mean {_pct(results["mean"])}
+(default protocol {_pct(results["mean_default"])}).</p>
+<table><tr><th>Dataset</th><th>Task</th><th>Metric</th><th>n</th><th>{html.escape(results["protocol"])}</th>
+<th>{DEFAULT_PROTOCOL}</th><th>Parse failures</th></tr>{rows}</table>
+{divs}
+<h2>Run</h2><table>{info}</table>
+</body></html>
+"""
+
+
+def write_outputs(
+    suite: Suite,
+    records: list[dict[str, Any]],
+    manifest: dict[str, Any],
+    out: str | Path,
+    protocol: str = DEFAULT_PROTOCOL,
+    wheel_dir: str | None = None,
+) -> dict[str, Any]:
+    """Score the records and write results.json, results.md and report.html into `out`."""
+    out = Path(out)
+    results = compute_results(suite, records, manifest, protocol, wheel_dir)
+    write_json(out / "results.json", results)
+    (out / "results.md").write_text(render_markdown(suite, results), encoding="utf-8")
+    (out / "report.html").write_text(render_html(suite, results, records), encoding="utf-8")
+    return results
+
+
+def summary_text(results: dict[str, Any], out: str | Path) -> str:
+    """The terminal summary: main metric per dataset, the mean, and where the outputs are."""
+    width = max([len(d["title"]) for d in results["datasets"].values()] + [4])
+    lines = [f"{results['title']}  protocol {results['protocol']}"]
+    for d in results["datasets"].values():
+        n = f"n={d['n']}" if d["n"] >= d["selected"] else f"n={d['n']}/{d['selected']}"
+        lines.append(f"  {d['title']:<{width}}  {_pct(d['main']):>6}  {d['metric']:<18} {n}")
+    lines.append(f"  {'mean':<{width}}  {_pct(results['mean']):>6}")
+    out = Path(out)
+    lines.append(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'report.html'}")
+    return "\n".join(lines)

@@ -1,0 +1,320 @@
+"""The bench runner: check the data, load the model once, describe every pending sample in fixed batches with
+decoding overlapped, append predictions per batch, then score and report. Also `merge` for shard folders."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from affectreason.bench.adapters import DatasetScan, Sample, check_data
+from affectreason.bench.store import PredictionStore, incompatibility, read_manifest, write_json
+from affectreason.bench.suites import Suite, load_suite
+from affectreason.engines.base import Engine
+from affectreason.errors import AffectReasonError
+from affectreason.pipeline import DescribeOptions, describe_clips, load_for_describe, prefetch
+from affectreason.prompts import Prompt, load_prompt
+
+# `describe_batch(clips, engine, options, prompt) -> records`: the per-batch step. Attribution (modality
+# ablations per sample) plugs in here by passing a function that adds its variants to each record.
+DescribeBatch = Callable[..., list[dict[str, Any]]]
+_PACKAGES = ("affectreason", "torch", "transformers", "peft", "trl", "av", "decord", "vllm", "openai")
+
+
+@dataclass
+class BenchOptions:
+    """What to run and how: dataset selection, sharding, resume, decoding (`describe`) and scoring protocol.
+
+    `model`, `adapter` and `engine` are recorded in the run manifest (the engine itself comes from the factory).
+    """
+
+    describe: DescribeOptions = field(default_factory=DescribeOptions)
+    datasets: list[str] | None = None
+    limit: int | None = None
+    shard: tuple[int, int] = (1, 1)
+    resume: bool = True
+    protocol: str = "affectreason"
+    wheel_dir: str | None = None
+    model: str | None = None
+    adapter: str | None = None
+    engine: str = "hf"
+    progress: bool = True
+
+
+def parse_shard(value: str | None) -> tuple[int, int]:
+    """`i/n` with 1 <= i <= n (the i-th of n workers)."""
+    if not value:
+        return (1, 1)
+    try:
+        i, n = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise AffectReasonError(f"--shard takes i/n, e.g. 2/8, got '{value}'") from None
+    if n < 1 or not 1 <= i <= n:
+        raise AffectReasonError(f"--shard {value}: need 1 <= i <= n (shards are numbered from 1)")
+    return i, n
+
+
+def select_samples(scan: DatasetScan, limit: int | None, shard: tuple[int, int]) -> list[tuple[int, Sample]]:
+    """The first `limit` samples in annotation order, then every n-th from position i-1: `(position, sample)`."""
+    if limit is not None and limit < 1:
+        raise AffectReasonError(f"--limit must be at least 1, got {limit}")
+    chosen = scan.samples[:limit] if limit else scan.samples
+    i, n = shard
+    return [(p, s) for p, s in enumerate(chosen) if p % n == i - 1]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in _PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def _git_commit() -> str | None:
+    checkout = Path(__file__).resolve().parents[2]
+    if not (checkout / ".git").exists():
+        return None
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
+
+
+def build_manifest(
+    suite: Suite, scans: list[DatasetScan], options: BenchOptions, prompt: Prompt, root: Path
+) -> dict[str, Any]:
+    """Everything needed to reproduce the run: model, prompt, decoding, selection, versions, data hashes."""
+    d = options.describe
+    return {
+        "suite": suite.name,
+        "suite_file": suite.path,
+        "datasets": [s.spec.name for s in scans],
+        "selected": {
+            s.spec.name: len(s.samples[: options.limit] if options.limit else s.samples) for s in scans
+        },
+        "limit": options.limit,
+        "shard": list(options.shard),
+        "model": options.model,
+        "adapter": options.adapter,
+        "engine": options.engine,
+        "prompt": prompt.name,
+        "prompt_version": prompt.id,
+        "decoding": d.decoding(),
+        "sampling": {
+            "frames": d.frames,
+            "fps": d.fps,
+            "max_frames": d.max_frames,
+            "max_pixels": d.max_pixels,
+        },
+        "batch_size": d.batch_size,
+        "data_files": {str(f.relative_to(root)): _sha256(f) for s in scans for f in s.files},
+        "packages": _versions(),
+        "git_commit": _git_commit(),
+    }
+
+
+def _prepare_out(out: Path, manifest: dict[str, Any], resume: bool) -> PredictionStore:
+    store = PredictionStore(out)
+    previous = read_manifest(out)
+    if not resume:
+        store.clear()
+    elif previous is not None:
+        differs = incompatibility(previous, manifest)
+        if differs:
+            raise AffectReasonError(
+                f"{out} holds a run with other settings ({differs}); use another --out or --no-resume to start over"
+            )
+    write_json(out / "run.json", manifest)
+    store.load()
+    return store
+
+
+def _batches(
+    selected: list[tuple[int, Sample]], batch_size: int, done: set[tuple[str, str]]
+) -> Iterator[list[Sample]]:
+    """Fixed chunks of the selection by position (a resumed run sees the same batches), minus what is done."""
+    for start in range(0, len(selected), batch_size):
+        todo = [s for _, s in selected[start : start + batch_size] if (s.dataset, s.id) not in done]
+        if todo:
+            yield todo
+
+
+def _error_record(sample: Sample, error: str, prompt: Prompt, options: BenchOptions) -> dict[str, Any]:
+    return {
+        "emotions": [],
+        "parse_ok": False,
+        "raw": "",
+        "error": error,
+        "source": str(sample.video or ""),
+        "model": options.model,
+        "adapter": options.adapter,
+        "prompt_version": prompt.id,
+        "decoding": options.describe.decoding(),
+    }
+
+
+def _progress(enabled: bool):
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def generate_pending(
+    plan: list[tuple[DatasetScan, list[tuple[int, Sample]]]],
+    store: PredictionStore,
+    engine_factory: Callable[[], Engine],
+    options: BenchOptions,
+    prompt: Prompt,
+    describe_batch: DescribeBatch = describe_clips,
+) -> int:
+    """Describe every sample not yet in the store; one durable append per batch. Returns how many were new."""
+    size = max(1, options.describe.batch_size)
+    done = set(store.records)
+    batches = [(scan.spec.name, b) for scan, selected in plan for b in _batches(selected, size, done)]
+    if not batches:
+        return 0
+    engine = engine_factory()
+    load_options = replace(options.describe, subtitle=None)
+
+    def load(sample: Sample):
+        clip = load_for_describe(sample.video, load_options)
+        clip.transcript = sample.transcript
+        return clip
+
+    flat = [s for _, batch in batches for s in batch]
+    decoded = prefetch(flat, load, ahead=2 * size)  # the next batch decodes while this one generates
+    written = 0
+    with _progress(options.progress) as bar:
+        tasks = {
+            scan.spec.name: bar.add_task(
+                scan.spec.display,
+                total=len(selected),
+                completed=sum((s.dataset, s.id) in done for _, s in selected),
+                start=False,  # the clock of a dataset starts with its first batch, so its ETA is its own
+            )
+            for scan, selected in plan
+        }
+        for number, (dataset, batch) in enumerate(batches):
+            bar.start_task(tasks[dataset])
+            loaded = [next(decoded) for _ in batch]
+            clips = [(s, c) for s, c in loaded if not isinstance(c, Exception)]
+            records = describe_batch([c for _, c in clips], engine, options.describe, prompt) if clips else []
+            by_id = {s.id: r for (s, _), r in zip(clips, records, strict=True)}
+            out = []
+            for sample, clip in loaded:
+                record = by_id.get(sample.id) or _error_record(sample, str(clip), prompt, options)
+                record.update(dataset=sample.dataset, id=sample.id, reference=sample.reference)
+                out.append(record)
+            written += store.append(out)
+            bar.advance(tasks[dataset], len(batch))
+            if number + 1 == len(batches) or batches[number + 1][0] != dataset:
+                bar.stop_task(tasks[dataset])
+    return written
+
+
+def run_bench(
+    suite: Suite | str | Path,
+    data_root: str | Path,
+    engine_factory: Callable[[], Engine],
+    out: str | Path,
+    options: BenchOptions | None = None,
+    describe_batch: DescribeBatch = describe_clips,
+) -> dict[str, Any]:
+    """Run (or resume) a suite into `out`: predictions.jsonl, run.json, results.json, results.md, report.html.
+
+    The data is checked (one-line error listing what is missing) before `engine_factory` is called, and the
+    engine is built only if something is left to do. Returns the results object written to results.json.
+    """
+    from affectreason.bench.report import write_outputs
+
+    options = options or BenchOptions()
+    suite = suite if isinstance(suite, Suite) else load_suite(suite)
+    if options.protocol == "mer-unibench" and not options.wheel_dir:
+        raise AffectReasonError("--protocol mer-unibench needs --wheel-dir DIR (the published wheel files)")
+    scans = check_data(suite.select(options.datasets), data_root)
+    root = scans[0].root
+    prompt = load_prompt(suite.prompt)
+    out = Path(out)
+    manifest = build_manifest(suite, scans, options, prompt, root)
+    store = _prepare_out(out, manifest, options.resume)
+    plan = [(scan, select_samples(scan, options.limit, options.shard)) for scan in scans]
+    generate_pending(plan, store, engine_factory, options, prompt, describe_batch)
+    keys = sorted((s.dataset, s.id) for _, selected in plan for _, s in selected)
+    records = [store.records[k] for k in keys if k in store.records]
+    return write_outputs(suite, records, manifest, out, options.protocol, options.wheel_dir)
+
+
+def merge_runs(
+    out: str | Path, sources: list[str | Path], protocol: str = "affectreason", wheel_dir: str | None = None
+) -> dict[str, Any]:
+    """Combine shard folders (and whatever `out` already holds) into `out`, then score and report."""
+    from affectreason.bench.report import write_outputs
+
+    out = Path(out)
+    folders = [out] if (out / "run.json").is_file() else []
+    folders += [Path(s) for s in sources if Path(s).resolve() != out.resolve()]
+    if not folders:
+        raise AffectReasonError("nothing to merge: pass run folders made by `affectreason bench`")
+    manifests = []
+    for folder in folders:
+        manifest = read_manifest(folder)
+        if manifest is None:
+            raise AffectReasonError(f"{folder} is not a bench run folder (no run.json)")
+        if manifests and (differs := incompatibility(manifests[0], manifest)):
+            raise AffectReasonError(f"cannot merge {folder} with {folders[0]}: {differs}")
+        manifests.append(manifest)
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for folder in folders:
+        for key, record in PredictionStore(folder).load().items():
+            merged.setdefault(key, record)
+    manifest = dict(manifests[0], shard=[1, 1], merged_from=[str(f) for f in folders])
+    manifest["datasets"] = sorted({d for m in manifests for d in m["datasets"]})
+    manifest["selected"] = {k: v for m in manifests for k, v in m.get("selected", {}).items()}
+    if protocol == "mer-unibench" and not wheel_dir:
+        raise AffectReasonError("--protocol mer-unibench needs --wheel-dir DIR (the published wheel files)")
+    store = PredictionStore(out)
+    if out in folders:
+        store.load()
+    else:
+        store.clear()
+    store.append(merged[k] for k in sorted(merged))
+    write_json(out / "run.json", manifest)
+    suite_file = manifest.get("suite_file")
+    suite = load_suite(suite_file if suite_file and Path(suite_file).is_file() else manifest["suite"])
+    return write_outputs(suite, [merged[k] for k in sorted(merged)], manifest, out, protocol, wheel_dir)
