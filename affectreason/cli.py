@@ -18,17 +18,28 @@ app = typer.Typer(
 )
 
 # Each module registers its commands on `app`; they import heavy libraries only inside the commands.
-_COMMAND_MODULES = ("describe", "tiny_model", "score", "bench", "data", "recipes", "train", "merge", "serve")
+_COMMAND_MODULES = (
+    "describe",
+    "tiny_model",
+    "score",
+    "bench",
+    "data",
+    "recipes",
+    "train",
+    "train_rl",
+    "merge",
+    "serve",
+)
 
-_DEBUG = False
+# typer vendors click; its usage errors all derive from the ClickException that BadParameter extends.
+_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
 ) -> None:
-    global _DEBUG
-    _DEBUG = debug
+    """Options shared by every command (`--debug` is read in `main`)."""
 
 
 for _name in _COMMAND_MODULES:
@@ -51,17 +62,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-    except Exception as exc:  # click usage errors and anything unexpected: one line unless --debug
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            typer.echo("error: aborted", err=True)
-            return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        return 1
+    except _CLICK_ERROR as exc:  # usage errors: click's own message and exit code
+        exc.show()
+        return exc.exit_code
+    except Exception as exc:  # anything unexpected: one line unless --debug
         if debug:
             raise
         typer.echo(f"error: {type(exc).__name__}: {exc}".splitlines()[0], err=True)

@@ -69,7 +69,7 @@ def create_engine(
     if endpoint:
         engine = "openai"
     if engine == "hf":
-        from affectreason.backbones import DEFAULT_MODEL, load_backbone
+        from affectreason.backbones.base import DEFAULT_MODEL, load_backbone
         from affectreason.engines.hf import HFEngine
 
         backbone = load_backbone(
@@ -82,7 +82,7 @@ def create_engine(
         )
         return HFEngine(backbone, batch_size=batch_size)
     if engine == "vllm":
-        from affectreason.backbones import DEFAULT_MODEL
+        from affectreason.backbones.base import DEFAULT_MODEL
         from affectreason.engines.vllm import VLLMEngine
 
         return VLLMEngine(model or DEFAULT_MODEL, adapter=adapter, **engine_kwargs)
@@ -123,7 +123,8 @@ def record_from_rationale(
     record["families"] = _families(rationale.emotions)
     record.update(
         model=getattr(engine, "model_id", None),
-        adapter=getattr(engine, "adapter", None) or getattr(getattr(engine, "backbone", None), "adapter", None),
+        adapter=getattr(engine, "adapter", None)
+        or getattr(getattr(engine, "backbone", None), "adapter", None),
         engine=getattr(engine, "name", None),
         prompt_version=prompt.id,
         format_version=FORMAT_VERSION,
@@ -304,6 +305,7 @@ def iter_media_paths(inputs: Iterable[str | Path]) -> list[Path]:
 def prefetch(items: list[Any], load: Callable[[Any], Any], ahead: int = 4) -> Iterator[tuple[Any, Any]]:
     """Yield `(item, load(item) or exception)` in order, decoding up to `ahead` items in a background thread
     while the caller generates, so media decoding overlaps with the model."""
+
     def safe(item: Any) -> Any:
         try:
             return load(item)

@@ -122,7 +122,9 @@ def _parse_json(text: str) -> Rationale | None:
     rationale.emotions = [str(e).strip() for e in emotions if str(e).strip()]
     for modality, attr in _CUE_FIELDS.items():
         value = data.get(attr, data.get(modality, []))
-        setattr(rationale, attr, [str(v) for v in value] if isinstance(value, list) else _cue_list(str(value)))
+        setattr(
+            rationale, attr, [str(v) for v in value] if isinstance(value, list) else _cue_list(str(value))
+        )
     rationale.reasoning = str(data.get("reasoning", ""))
     for key, low in (("valence", -1.0), ("arousal", 0.0), ("confidence", 0.0)):
         if data.get(key) is not None:

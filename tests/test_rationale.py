@@ -47,7 +47,15 @@ def test_matches_r1_format_regex():
 
 @pytest.mark.parametrize(
     "text",
-    ["", None, "gibberish <|VIDEO|> tokens", "<think>half open", "<answer>", "{not json", "<think></think><answer></answer>"],
+    [
+        "",
+        None,
+        "gibberish <|VIDEO|> tokens",
+        "<think>half open",
+        "<answer>",
+        "{not json",
+        "<think></think><answer></answer>",
+    ],
 )
 def test_never_raises_and_flags_failure(text):
     parsed = parse_rationale(text)

@@ -124,15 +124,19 @@ def run_describe(
             the_engine,
             options,
             on_record=emit,
-            on_warning=lambda message: err.print(message, markup=False, highlight=False),
+            on_warning=lambda message: err.print(message, markup=False, highlight=False, soft_wrap=True),
             progress=lambda n: bar.advance(task, n),
             describe_batch=describe_batch,
         )
     if fmt == "json":
         records = writer.records
-        typer.echo(json.dumps(records[0] if len(records) == 1 and not failures else records, ensure_ascii=False, indent=2))
+        typer.echo(
+            json.dumps(
+                records[0] if len(records) == 1 and not failures else records, ensure_ascii=False, indent=2
+            )
+        )
     for failure in failures:
-        err.print(f"error: {failure.error}", markup=False, highlight=False)
+        err.print(f"error: {failure.error}", markup=False, highlight=False, soft_wrap=True)
     if failures:
         err.print(
             f"{len(failures)} of {len(paths)} clips failed; {len(writer.records)} described"
