@@ -1,0 +1,58 @@
+"""LoRA / QLoRA on a Backbone: adapters on the language model only, everything else frozen.
+
+QLoRA is the same call on a backbone loaded with `quantization="4bit"` (NF4 through bitsandbytes). Unlike
+peft's `prepare_model_for_kbit_training`, nothing is up-cast to fp32: the towers and embeddings stay in the
+load dtype, so a 4-bit 7B model keeps its small footprint.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from affectreason.errors import AffectReasonError
+
+if TYPE_CHECKING:
+    from affectreason.backbones.base import Backbone
+    from affectreason.train.config import LoraSection
+
+
+def lora_config(backbone: Backbone, lora: LoraSection) -> Any:
+    """The peft `LoraConfig`: the recipe's rank/alpha/dropout, targets defaulting to the backbone's regex."""
+    from peft import LoraConfig
+
+    targets = lora.target_modules or backbone.lora_target_modules
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=targets,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def apply_lora(backbone: Backbone, lora: LoraSection) -> Any:
+    """Wrap `backbone.model` with trainable LoRA adapters (or reopen its loaded adapter for training).
+
+    Sets `backbone.model` to the peft model and returns it; only `lora_` parameters require grad.
+    """
+    from peft import PeftModel, get_peft_model
+
+    model = backbone.model
+    for param in model.parameters():
+        param.requires_grad_(False)
+    if isinstance(model, PeftModel):  # continue training the adapter given in `model.adapter`
+        for name, param in model.named_parameters():
+            if "lora_" in name:
+                param.requires_grad_(True)
+    else:
+        try:
+            model = get_peft_model(model, lora_config(backbone, lora))
+        except ValueError as exc:
+            raise AffectReasonError(f"LoRA target modules match nothing in this model: {exc}") from None
+    model.train()
+    backbone.model = model
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    if not trainable:
+        raise AffectReasonError("LoRA left no trainable parameters; check lora.target_modules")
+    return model
