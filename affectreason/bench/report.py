@@ -267,10 +267,16 @@ def _page(suite: Suite, results: dict[str, Any], divs: str, plotly_js: str) -> s
             "git_commit",
         )
     )
+    protocols = [results["protocol"]] + (
+        [DEFAULT_PROTOCOL] if results["protocol"] != DEFAULT_PROTOCOL else []
+    )
+    keys = ["main", "main_default"][: len(protocols)]
+    header = "".join(f"<th>{html.escape(p)}</th>" for p in protocols)
     rows = "".join(
         f"<tr><td>{html.escape(d['title'])}</td><td>{d['task']}</td><td>{html.escape(d['metric'])}</td>"
-        f"<td>{d['n']}</td><td>{_pct(d['main'])}</td><td>{_pct(d['main_default'])}</td>"
-        f"<td>{100 * d['parse_fail_rate']:.1f}%</td></tr>"
+        f"<td>{d['n']}</td>"
+        + "".join(f"<td>{_pct(d[k])}</td>" for k in keys)
+        + f"<td>{100 * d['parse_fail_rate']:.1f}%</td></tr>"
         for d in results["datasets"].values()
     )
     return f"""<!DOCTYPE html>
@@ -281,8 +287,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style>
 <h1>{html.escape(suite.title)} results</h1>
 <p>Protocol <b>{html.escape(results["protocol"])}</b>; mean {_pct(results["mean"])}
 (default protocol {_pct(results["mean_default"])}).</p>
-<table><tr><th>Dataset</th><th>Task</th><th>Metric</th><th>n</th><th>{html.escape(results["protocol"])}</th>
-<th>{DEFAULT_PROTOCOL}</th><th>Parse failures</th></tr>{rows}</table>
+<table><tr><th>Dataset</th><th>Task</th><th>Metric</th><th>n</th>{header}<th>Parse failures</th></tr>{rows}</table>
 {divs}
 <h2>Run</h2><table>{info}</table>
 </body></html>
