@@ -1,7 +1,42 @@
-"""CLI: `affectreason score` (being written)."""
+"""CLI: `affectreason score`, the deterministic key-free evaluator (see `affectreason.scoring`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def score(
+    task: str = typer.Option(..., "--task", help="ov, discrete, sentiment or emer."),
+    ref: Path = typer.Option(..., "--ref", help="Reference CSV (name, openset / valence / reason) or JSONL."),
+    pred: Path = typer.Option(..., "--pred", help="Prediction CSV (name, openset / sentiment) or JSONL."),
+    protocol: str = typer.Option(
+        "affectreason", "--protocol", help="affectreason (fixed, default) or mer-unibench (exact parity)."
+    ),
+    wheel_dir: Path = typer.Option(
+        None, "--wheel-dir", help="Folder with the published wheel1..5.xlsx, synonym.xlsx, format.csv."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    out: Path = typer.Option(None, "--out", help="Also write the JSON result to this file."),
+    semantic: bool = typer.Option(
+        True, "--semantic/--no-semantic", help="Map unknown words by sentence embedding (default protocol)."
+    ),
+) -> None:
+    """Score predictions against references: emotion-wheel set metrics, hit rate, sentiment F1, cue matching."""
+    from affectreason.scoring import render_table, score_files, to_json
+
+    result = score_files(task, ref, pred, protocol=protocol, wheel_dir=wheel_dir, semantic=semantic)
+    text = to_json(result)
+    if out is not None:
+        try:
+            out.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            from affectreason.errors import AffectReasonError
+
+            raise AffectReasonError(f"cannot write {out}: {exc.strerror}") from None
+    typer.echo(text if as_json else render_table(task, result))
+
+
 def register(app: typer.Typer) -> None:
-    pass
+    app.command("score")(score)

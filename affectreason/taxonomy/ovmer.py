@@ -132,7 +132,8 @@ def build_table(wheel_dir: Path) -> dict[str, tuple[str, ...]]:
     return table
 
 
-def _cache_dir() -> Path:
+def cache_dir() -> Path:
+    """Where parsed tables and embeddings are cached: `$AFFECTREASON_CACHE`, else `~/.cache/affectreason`."""
     root = os.environ.get("AFFECTREASON_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "affectreason"
     )
@@ -159,7 +160,7 @@ def load_ovmer(wheel_dir: str | Path) -> OvmerTables:
     if not wheel_dir.is_dir():
         raise AffectReasonError(f"wheel dir {wheel_dir} is not a folder")
     sha = _files_sha256(wheel_dir)
-    cache = _cache_dir() / f"ovmer-{sha[:32]}.json"
+    cache = cache_dir() / f"ovmer-{sha[:32]}.json"
     try:
         data = json.loads(cache.read_text(encoding="utf-8"))
         if data.get("version") == _CACHE_VERSION and data.get("sha256") == sha:

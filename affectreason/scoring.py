@@ -1,0 +1,219 @@
+"""`affectreason score` behind the CLI: read reference and prediction files (released CSV forms or JSONL),
+score them with `affectreason.metrics`, and render the result as JSON or a readable table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from affectreason.errors import AffectReasonError
+
+TASKS = ("ov", "discrete", "sentiment", "emer")
+_ID_FIELDS = ("id", "name", "names")
+_LABEL_FIELDS = ("emotions", "openset", "labels", "label", "emo", "emotion")
+_TEXT_FIELDS = ("text", "description", "reason", "reasons", "english", "response")
+_VALENCE_FIELDS = ("valence", "val", "label")
+_SENTIMENT_FIELDS = ("sentiment", *_LABEL_FIELDS)
+
+
+def read_records(path: str | Path, role: str = "file") -> dict[str, dict[str, Any]]:
+    """id -> row from a CSV (header row) or JSONL file; one-line errors for unreadable files and bad rows."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AffectReasonError(f"cannot read {role} {path}: {exc.strerror or exc}") from None
+    if path.suffix.lower() in {".jsonl", ".json", ".ndjson"}:
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise AffectReasonError(f"{role} {path} line {number} is not JSON") from None
+            if not isinstance(row, dict):
+                raise AffectReasonError(f"{role} {path} line {number} is not a JSON object")
+            rows.append(row)
+    elif path.suffix.lower() in {".csv", ".tsv"}:
+        rows = list(
+            csv.DictReader(text.splitlines(), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        )
+    else:
+        raise AffectReasonError(f"{role} {path}: expected a .csv or .jsonl file")
+    records: dict[str, dict[str, Any]] = {}
+    for number, row in enumerate(rows, 1):
+        key = next((f for f in _ID_FIELDS if row.get(f) not in (None, "")), None)
+        if key is None:
+            raise AffectReasonError(
+                f"{role} {path} row {number} has no id (a column named {'/'.join(_ID_FIELDS)})"
+            )
+        sample_id = str(row[key])
+        if sample_id in records:
+            raise AffectReasonError(f"{role} {path} has the id {sample_id!r} twice")
+        records[sample_id] = row
+    return records
+
+
+def _field(row: Any, fields: tuple[str, ...]) -> tuple[str | None, Any]:
+    if not isinstance(row, dict):
+        return "value", row
+    for name in fields:
+        if name in row and row[name] is not None:
+            return name, row[name]
+    return None, None
+
+
+def _labels(row: Any, role: str, sample_id: str) -> Any:
+    """A label list (or list string) from `emotions`/`openset`/..., else labels extracted from a text field."""
+    from affectreason.taxonomy import extract_labels
+
+    name, value = _field(row, _LABEL_FIELDS)
+    if name is not None:
+        return value
+    name, value = _field(row, _TEXT_FIELDS)
+    if name is not None:
+        return extract_labels(str(value))
+    raise AffectReasonError(
+        f"{role} {sample_id!r} has no labels (fields: {', '.join(_LABEL_FIELDS + _TEXT_FIELDS)})"
+    )
+
+
+def _text_record(row: Any, role: str, sample_id: str) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        return {"text": str(row)}
+    _, text = _field(row, _TEXT_FIELDS)
+    _, emotions = _field(row, _LABEL_FIELDS)
+    if text is None and emotions is None:
+        raise AffectReasonError(
+            f"{role} {sample_id!r} has no explanation (fields: {', '.join(_TEXT_FIELDS)})"
+        )
+    return {"text": "" if text is None else str(text), "emotions": emotions}
+
+
+def _valence(row: Any, sample_id: str) -> float:
+    name, value = _field(row, _VALENCE_FIELDS)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise AffectReasonError(
+            f"reference {sample_id!r} has no numeric valence (fields: {', '.join(_VALENCE_FIELDS)})"
+        ) from None
+
+
+def _sentiment(row: Any, sample_id: str) -> Any:
+    name, value = _field(row, _SENTIMENT_FIELDS)
+    if name is not None:
+        return value
+    return _labels(row, "prediction", sample_id)
+
+
+def score_records(
+    task: str,
+    refs: dict[str, Any],
+    preds: dict[str, Any],
+    protocol: str = "affectreason",
+    wheel_dir: str | Path | None = None,
+    semantic: bool = True,
+) -> dict:
+    """Score in-memory records: id -> a row dict with the file field names (`emotions`, `openset`, `label`,
+    `valence`, `sentiment`, `text`, `description`, ...) or a bare value. Returns exactly the CLI's `--json`
+    object. Ids missing from `preds` count as empty predictions and are listed under `missing`."""
+    from affectreason import metrics
+
+    if task not in TASKS:
+        raise AffectReasonError(f"unknown task {task!r} (choose from {', '.join(TASKS)})")
+    unknown = [i for i in preds if i not in refs]
+    if unknown:
+        raise AffectReasonError(f"{len(unknown)} prediction id(s) not in the reference, e.g. {unknown[0]!r}")
+    if not refs:
+        raise AffectReasonError("the reference has no samples")
+    missing = [i for i in refs if i not in preds]
+    if task in ("ov", "discrete"):
+        ref_values = {i: _labels(r, "reference", i) for i, r in refs.items()}
+        pred_values = {i: _labels(p, "prediction", i) for i, p in preds.items()}
+        scorer = metrics.score_ov if task == "ov" else metrics.score_discrete
+        result = scorer(ref_values, pred_values, protocol=protocol, wheel_dir=wheel_dir, semantic=semantic)
+    elif task == "sentiment":
+        ref_values = {i: _valence(r, i) for i, r in refs.items()}
+        pred_values = {i: _sentiment(p, i) for i, p in preds.items()}
+        result = metrics.score_sentiment(ref_values, pred_values, protocol=protocol, semantic=semantic)
+    else:
+        ref_values = {i: _text_record(r, "reference", i) for i, r in refs.items()}
+        pred_values = {i: _text_record(p, "prediction", i) for i, p in preds.items()}
+        result = metrics.score_emer(
+            ref_values, pred_values, protocol=protocol, wheel_dir=wheel_dir, semantic=semantic
+        )
+    result["missing"] = missing
+    return result
+
+
+def score_files(
+    task: str,
+    ref_path: str | Path,
+    pred_path: str | Path,
+    protocol: str = "affectreason",
+    wheel_dir: str | Path | None = None,
+    semantic: bool = True,
+) -> dict:
+    """Read REF and PRED files and score them (the library function behind `affectreason score`)."""
+    refs = read_records(ref_path, "reference")
+    preds = read_records(pred_path, "prediction")
+    return score_records(task, refs, preds, protocol=protocol, wheel_dir=wheel_dir, semantic=semantic)
+
+
+def to_json(result: dict) -> str:
+    """One-line JSON; any NaN left becomes null."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(result), allow_nan=False)
+
+
+def _fmt(value: Any) -> str:
+    return "nan" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def render_table(task: str, result: dict) -> str:
+    """A plain-text table of the main numbers."""
+    lines = [f"task {task}  protocol {result.get('protocol')}  n {result.get('n')}"]
+    if "ew" in result:
+        lines.append(f"{'metric':<22}{'F':>9}{'P':>9}{'R':>9}")
+        rows = [("level1", result["ew"]["level1"]), ("level2", result["ew"]["level2"])]
+        rows += list(result["ew"]["per_metric"].items())
+        for name, m in rows:
+            lines.append(f"{name:<22}{_fmt(m['fscore']):>9}{_fmt(m['precision']):>9}{_fmt(m['recall']):>9}")
+        lines.append(f"{'m_avg':<22}{_fmt(result['ew']['m_avg']):>9}")
+    if "hit_rate" in result:
+        lines.append(f"{'hit_rate':<22}{_fmt(result['hit_rate']):>9}")
+        for name, m in result["per_wheel"].items():
+            lines.append(f"  {name:<20}{_fmt(m['hit_rate']):>9}")
+    if "weighted_f1" in result:
+        lines.append(f"{'weighted_f1':<22}{_fmt(result['weighted_f1']):>9}")
+        lines.append(f"{'accuracy':<22}{_fmt(result['accuracy']):>9}")
+    if "cues" in result:
+        lines.append(f"{'cues':<22}{'soft F1':>9}{'match P':>9}{'match R':>9}{'match F1':>9}{'n':>6}")
+        for name, m in result["cues"].items():
+            hard = m["matched"]
+            lines.append(
+                f"  {name:<20}{_fmt(m['soft']['f1']):>9}{_fmt(hard['precision']):>9}"
+                f"{_fmt(hard['recall']):>9}{_fmt(hard['f1']):>9}{m['n']:>6}"
+            )
+    if result.get("unmapped"):
+        shown = ", ".join(result["unmapped"][:10])
+        lines.append(f"unmapped labels ({len(result['unmapped'])}): {shown}")
+    if result.get("missing"):
+        lines.append(
+            f"missing predictions ({len(result['missing'])}), scored as empty: {', '.join(result['missing'][:10])}"
+        )
+    return "\n".join(lines)
