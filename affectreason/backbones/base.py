@@ -27,7 +27,7 @@ DEFAULT_MODEL = "Qwen/Qwen2.5-Omni-3B"
 
 IGNORE_INDEX = -100
 
-_FAMILY_MODULES = ("qwen2_5_omni", "qwen3_omni")
+_FAMILY_MODULES = ("qwen2_5_omni", "qwen3_omni", "qwen_vl", "llava")
 
 # LoRA on the language model's attention and MLP projections only: a bare list of names such as
 # `q_proj` would also adapt the vision and audio towers, which reuse those names.
@@ -180,7 +180,7 @@ class Backbone(ABC):
         batch = self.process(
             [t + r + eos for t, r in zip(texts, responses, strict=True)], media, padding_side="right"
         )
-        batch["labels"] = self._labels(batch, responses)
+        batch["labels"] = self._labels(batch, texts, responses)
         return batch
 
     def to_model(self, batch: BatchFeature) -> BatchFeature:
@@ -197,20 +197,22 @@ class Backbone(ABC):
         """Make a batch's media layouts compatible with each other (omni models override)."""
         return media
 
-    def _labels(self, batch: BatchFeature, responses: list[str]) -> torch.Tensor:
+    def _labels(self, batch: BatchFeature, texts: list[str], responses: list[str]) -> torch.Tensor:
+        """Label the last tokens of each row: as many as the response + eos adds to the unexpanded chat text.
+
+        Placeholders expand by the same amount with and without the response, so counting on the
+        unexpanded text is exact, and a token merged across the prompt/response boundary stays labelled.
+        """
         import torch
 
         ids, mask = batch["input_ids"], batch["attention_mask"]
         labels = torch.full_like(ids, IGNORE_INDEX)
-        eos_id = self.tokenizer.eos_token_id
-        for row, response in enumerate(responses):
-            target = self.tokenizer(response, add_special_tokens=False)["input_ids"] + [eos_id]
+        eos = self.tokenizer.eos_token
+        for row, (text, response) in enumerate(zip(texts, responses, strict=True)):
+            full = self.tokenizer(text + response + eos, add_special_tokens=False)["input_ids"]
+            prompt = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             positions = mask[row].nonzero().flatten()
-            span = positions[len(positions) - len(target) :]
-            if ids[row, span].tolist() != target:
-                raise AffectReasonError(
-                    "the response did not tokenize the same inside the chat text; cannot mask labels"
-                )
+            span = positions[len(positions) - (len(full) - len(prompt)) :]
             labels[row, span] = ids[row, span]
         return labels
 

@@ -271,7 +271,111 @@ def _build_qwen3_omni(seed: int):
     return model, processor
 
 
+def _build_qwen2_5_vl(seed: int):
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
+
+    tokens = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"}
+    delimiters = ["<|vision_start|>", "<|vision_end|>"]
+    template = (
+        _QWEN_CHAT_TEMPLATE.replace("{VIDEO}", "<|vision_start|><|video_pad|><|vision_end|>")
+        .replace("{IMAGE}", "<|vision_start|><|image_pad|><|vision_end|>")
+        .replace("{AUDIO}", "")
+    )
+    tokenizer = _tokenizer(tokens, delimiters, template)
+    ids = _ids(tokenizer, tokens)
+    hidden = 64
+    config = Qwen2_5_VLConfig(
+        vision_config={
+            "depth": 1,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": hidden,
+            "window_size": 16,
+            "fullatt_block_indexes": [0],
+            "tokens_per_second": 2,
+            **_QWEN_VISION,
+        },
+        text_config=_text_config(
+            tokenizer,
+            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        ),
+        image_token_id=ids["image_token"],
+        video_token_id=ids["video_token"],
+        vision_start_token_id=tokenizer.convert_tokens_to_ids("<|vision_start|>"),
+        vision_end_token_id=tokenizer.convert_tokens_to_ids("<|vision_end|>"),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    image_processor, video_processor = _qwen_media_processors()
+    processor = Qwen2_5_VLProcessor(
+        image_processor=image_processor,
+        video_processor=video_processor,
+        tokenizer=tokenizer,
+        chat_template=template,
+    )
+    return model, processor
+
+
+_LLAVA_CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ message.role.upper() + ': ' }}"
+    "{% if message.content is string %}{{ message.content }}{% else %}"
+    "{% for part in message.content %}{% if part.type == 'image' %}<image>\n"
+    "{% elif part.type == 'video' %}<video>\n{% endif %}{% endfor %}"
+    "{% for part in message.content %}{% if part.type == 'text' %}{{ part.text + ' ' }}{% endif %}{% endfor %}"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+)
+
+
+def _build_llava_next_video(seed: int):
+    from transformers import (
+        LlavaNextImageProcessor,
+        LlavaNextVideoConfig,
+        LlavaNextVideoForConditionalGeneration,
+        LlavaNextVideoProcessor,
+        LlavaNextVideoVideoProcessor,
+    )
+
+    tokens = {"image_token": "<image>", "video_token": "<video>"}
+    tokenizer = _tokenizer(tokens, [], _LLAVA_CHAT_TEMPLATE)
+    ids = _ids(tokenizer, tokens)
+    image, patch = 32, 8
+    config = LlavaNextVideoConfig(
+        vision_config={
+            "model_type": "clip_vision_model",
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": image,
+            "patch_size": patch,
+            "projection_dim": 32,
+        },
+        text_config={"model_type": "llama", **_text_config(tokenizer), "head_dim": 16},
+        image_token_index=ids["image_token"],
+        video_token_index=ids["video_token"],
+        image_grid_pinpoints=[[image, image]],
+        image_seq_length=(image // patch) ** 2,
+        video_seq_length=(image // patch // 2) ** 2,
+        vision_feature_layer=-1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlavaNextVideoForConditionalGeneration(config)
+    sizes = {"size": {"shortest_edge": image}, "crop_size": {"height": image, "width": image}}
+    processor = LlavaNextVideoProcessor(
+        video_processor=LlavaNextVideoVideoProcessor(**sizes),
+        image_processor=LlavaNextImageProcessor(**sizes, image_grid_pinpoints=[[image, image]]),
+        tokenizer=tokenizer,
+        chat_template=_LLAVA_CHAT_TEMPLATE,
+        patch_size=patch,
+        vision_feature_select_strategy="default",
+    )
+    return model, processor
+
+
 _BUILDERS: dict[str, Callable] = {
+    "qwen2_5_vl": _build_qwen2_5_vl,
+    "llava_next_video": _build_llava_next_video,
     "qwen2_5_omni": _build_qwen2_5_omni,
     "qwen3_omni": _build_qwen3_omni,
 }
