@@ -213,14 +213,14 @@ class VLLMEngine:
         trust_remote_code: bool = False,
         merge_cache: str | Path | None = None,
     ) -> None:
-        if not vllm_available():
-            raise AffectReasonError('the vllm engine needs vllm: pip install -e ".[vllm]" (on a GPU machine)')
         if data_parallel_size > 1:
             raise AffectReasonError(
                 "offline vLLM runs one replica per process: for data parallelism start "
                 "`affectreason serve --engine vllm --data-parallel-size N` and describe with --endpoint, "
                 "or shard the run with --shard i/n"
             )
+        if not vllm_available():
+            raise AffectReasonError('the vllm engine needs vllm: pip install -e ".[vllm]" (on a GPU machine)')
         from vllm import LLM
 
         from affectreason.backbones.base import load_backbone
