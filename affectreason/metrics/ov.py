@@ -83,20 +83,34 @@ def _parity_rows(tables: OvmerTables, labels: list[str], unmapped: set[str]) -> 
     return rows
 
 
+def _column_sets(rows: list[tuple[str, ...]]) -> list[set[str]]:
+    """Per column, the set of non-empty clusters of a sample's labels (one pass over the rows)."""
+    if not rows:
+        return [set() for _ in COLUMNS]
+    columns = [set(values) for values in zip(*rows, strict=True)]
+    for values in columns:
+        values.discard("")
+    return columns
+
+
 def _score_ov_parity(refs: Values, preds: Values, tables: OvmerTables) -> dict:
     unmapped: set[str] = set()
     precisions: list[list[float]] = [[] for _ in COLUMNS]
     recalls: list[list[float]] = [[] for _ in COLUMNS]
     for sample_id, ref in refs.items():
-        ref_rows = _parity_rows(tables, _parity_labels(ref), unmapped)
-        pred_rows = _parity_rows(tables, _parity_labels(preds.get(sample_id)), unmapped)
-        for col in range(len(COLUMNS)):
-            ref_set = {row[col] for row in ref_rows if row[col]}
+        ref_sets = _column_sets(_parity_rows(tables, _parity_labels(ref), unmapped))
+        pred_sets = _column_sets(_parity_rows(tables, _parity_labels(preds.get(sample_id)), unmapped))
+        for col, ref_set in enumerate(ref_sets):
             if not ref_set:
                 continue
-            p, r = set_precision_recall(ref_set, {row[col] for row in pred_rows if row[col]})
-            precisions[col].append(p)
-            recalls[col].append(r)
+            pred_set = pred_sets[col]
+            if pred_set:
+                common = len(ref_set & pred_set)
+                precisions[col].append(common / len(pred_set))
+                recalls[col].append(common / len(ref_set))
+            else:
+                precisions[col].append(0)
+                recalls[col].append(0)
     per_metric = {name: _prf(precisions[i], recalls[i], parity=True) for i, name in enumerate(COLUMNS)}
     levels = {}
     for level in ("level1", "level2"):

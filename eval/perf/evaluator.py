@@ -1,0 +1,153 @@
+"""Evaluator speed: the whole `affectreason score --protocol mer-unibench` command cold, the scoring call alone on
+10,000 OV samples, and cue matching pairs/s (cold and warm embedding cache) on 1,000 rationale pairs.
+
+Usage: python eval/perf/evaluator.py --wheel-dir ../shared/reference-data/ovmer_emotion_wheel
+Prints measured figures next to the reference implementation's (measured on a similar 2-core machine) as ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REFERENCE_COLD_S = 3.5  # import + load wheel files + score 10,000 samples at level 1
+REFERENCE_SCORE_S = 0.65  # scoring 10,000 samples at level 1
+OOV = ["glad", "tension", "happy.", "blah", "unsettled", "heartsick", "grumpy-ish", "meh"]
+
+
+def _samples(n: int, vocabulary: list[str], rng: random.Random) -> dict[str, str]:
+    out = {}
+    for i in range(n):
+        labels = [
+            rng.choice(OOV) if rng.random() < 0.15 else rng.choice(vocabulary)
+            for _ in range(rng.randint(1, 4))
+        ]
+        out[f"s{i:05d}"] = "[" + ", ".join(labels) + "]"
+    return out
+
+
+def _write(path: Path, rows: dict[str, str]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "openset"])
+        writer.writerows(rows.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wheel-dir", required=True)
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--pairs", type=int, default=1000)
+    args = parser.parse_args()
+
+    from affectreason.metrics import score_ov
+    from affectreason.metrics.ov import _score_ov_parity
+    from affectreason.taxonomy.ovmer import load_ovmer
+
+    tables = load_ovmer(args.wheel_dir)  # also fills the on-disk cache the cold command reads
+    rng = random.Random(0)
+    vocabulary = sorted(tables.table)
+    refs, preds = _samples(args.n, vocabulary, rng), _samples(args.n, vocabulary, rng)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ref_path, pred_path = Path(tmp) / "ref.csv", Path(tmp) / "pred.csv"
+        _write(ref_path, refs)
+        _write(pred_path, preds)
+        cmd = [sys.executable, "-m", "affectreason", "score", "--task", "ov", "--ref", str(ref_path)]
+        cmd += [
+            "--pred",
+            str(pred_path),
+            "--protocol",
+            "mer-unibench",
+            "--wheel-dir",
+            args.wheel_dir,
+            "--json",
+        ]
+        cold = []
+        for _ in range(3):
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            cold.append(time.perf_counter() - start)
+        cli_result = json.loads(proc.stdout)
+
+    start = time.perf_counter()
+    result = score_ov(refs, preds, protocol="mer-unibench", wheel_dir=args.wheel_dir)
+    score_all = time.perf_counter() - start
+    assert result["ew"] == cli_result["ew"], "CLI and library disagree"
+    start = time.perf_counter()
+    _score_ov_parity(refs, preds, tables)
+    score_twelve = time.perf_counter() - start
+
+    cold_s = min(cold)
+    print(f"OV samples: {args.n}")
+    print(
+        f"cold command (best of 3): {cold_s:.3f} s   reference {REFERENCE_COLD_S:.2f} s   ratio {REFERENCE_COLD_S / cold_s:.1f}x (goal < 1.5 s)"
+    )
+    print(
+        f"scoring call, all 12 metrics + averages: {score_all:.3f} s (core {score_twelve:.3f} s)   reference "
+        f"{REFERENCE_SCORE_S:.2f} s for 5 level-1 metrics   ratio {REFERENCE_SCORE_S / score_all:.1f}x (goal >= 5x)"
+    )
+    print(f"level1 F/P/R: {result['ew']['level1']}")
+
+    from affectreason.metrics import get_embedder, score_cues
+
+    start = time.perf_counter()
+    embedder = get_embedder()
+    load_s = time.perf_counter() - start
+    visual = [
+        "she smiles broadly",
+        "her eyes are wet",
+        "he frowns",
+        "she looks away",
+        "he clenches his fists",
+    ]
+    acoustic = [
+        "her voice trembles",
+        "he speaks loudly",
+        "a long sigh",
+        "the tone is flat",
+        "she laughs softly",
+    ]
+    lexical = ["she says she misses him", "he asks why", "she thanks them", "he refuses", "she apologises"]
+    pairs = []
+
+    def pick(pool: list[str], k: int, tag: int) -> list[str]:
+        return [
+            f"{rng.choice(pool)} {tag}" for _ in range(k)
+        ]  # numbered phrases: the first pass is really cold
+
+    for i in range(args.pairs):
+        tag = i % 97
+        ref = {
+            "visual": pick(visual, 2, tag),
+            "acoustic": pick(acoustic, 1, tag),
+            "lexical": pick(lexical, 1, tag),
+        }
+        pred = {
+            "visual": pick(visual, 2, tag),
+            "acoustic": pick(acoustic, 2, tag),
+            "lexical": pick(lexical, 1, tag),
+        }
+        pairs.append((ref, pred))
+    start = time.perf_counter()
+    score_cues(pairs, embedder=embedder)
+    cold_pairs = time.perf_counter() - start
+    start = time.perf_counter()
+    score_cues(pairs, embedder=embedder)
+    warm_pairs = time.perf_counter() - start
+    print(f"embedder load: {load_s:.2f} s (includes importing sentence-transformers)")
+    print(
+        f"cue matching, {args.pairs} pairs: cold cache {args.pairs / cold_pairs:.0f} pairs/s, "
+        f"warm cache {args.pairs / warm_pairs:.0f} pairs/s (goal >= 200 warm)"
+    )
+
+
+if __name__ == "__main__":
+    main()
