@@ -86,13 +86,13 @@ def model_card(recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[
         library_name="peft",
         tags=["affectreason", "emotion-recognition", "multimodal", "lora", recipe.method, family],
     )
-    out = Path(recipe.train.output_dir).name
+    out = recipe.train.output_dir
     lines = [
         "---",
         card.to_yaml(),
         "---",
         "",
-        f"# {out}",
+        f"# {Path(out).name}",
         "",
         f"A LoRA adapter for `{base}` ({family}) trained with affectreason `train {recipe.method}` to describe the "
         f"emotions in a clip with visual, acoustic and lexical cues (response format {FORMAT_VERSION}).",
@@ -137,7 +137,7 @@ def run_manifest(
         "family": family,
         "format_version": FORMAT_VERSION,
         "recipe": recipe_to_dict(recipe),
-        "data": {**data, "path": recipe.data.path, "sha256": file_sha256(recipe.data.path)},
+        "data": {**data, "path": str(Path(recipe.data.path).resolve()), "sha256": file_sha256(recipe.data.path)},
         "metrics": metrics,
         "versions": library_versions(),
         "git": git_commit(),
