@@ -28,6 +28,9 @@ from affectreason.rationale import Rationale, parse_rationale
 # variant name -> the one modality it keeps
 VARIANTS: dict[str, str] = {"video_only": "video", "audio_only": "audio", "text_only": "text"}
 MODALITY_NAMES = tuple(VARIANTS.values())
+# Engine requests per clip at most (full + ablations): the CLI widens engine batches by this, so a clip's
+# ablations share its batch instead of costing extra generation loops.
+RUNS_PER_CLIP = 1 + len(VARIANTS)
 # cue kind of the rationale -> input modalities that can ground it (speech content is heard in the audio too)
 CUE_SOURCES: dict[str, frozenset[str]] = {
     "visual": frozenset({"video"}),

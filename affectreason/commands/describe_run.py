@@ -75,6 +75,11 @@ def run_describe(
     missing = [p for p in paths if not p.exists()]
     if missing and len(missing) == len(paths):
         raise AffectReasonError(f"file not found: '{missing[0]}'")
+    engine_batch = batch_size
+    if attribution:  # a clip's ablations share its engine batch (no extra generation loops)
+        from affectreason.attribution import RUNS_PER_CLIP
+
+        engine_batch = batch_size * RUNS_PER_CLIP
     the_engine = create_engine(
         engine,
         model=model,
@@ -83,7 +88,7 @@ def run_describe(
         api_key=api_key,
         dtype=dtype,
         quantization=quantization,
-        batch_size=batch_size,
+        batch_size=engine_batch,
         device=device,
         trust_remote_code=trust_remote_code,
     )
