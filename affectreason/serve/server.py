@@ -95,7 +95,10 @@ def run(app: Any, host: str, port: int, log_level: str = "info") -> None:
 
     sock = bind(host, port)
     config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it already handled with a graceful shutdown
+        pass
 
 
 class BackgroundServer:
