@@ -93,12 +93,30 @@ def compute_results(
         "title": suite.title,
         "protocol": protocol,
         "datasets": datasets,
+        **attribution_section(suite, records, protocol, wheel_dir),
         "mean": _mean([d["main"] for d in datasets.values()]),
         "mean_default": _mean([d["main_default"] for d in datasets.values()]),
         "all_datasets": len(datasets) == len(suite.datasets),
         "complete": complete,
         "manifest": manifest,
     }
+
+
+def attribution_section(
+    suite: Suite, records: list[dict[str, Any]], protocol: str, wheel_dir: str | None
+) -> dict[str, Any]:
+    """`{"attribution": corpus view}` for runs with `--attribution` (each ablation scored with the dataset's
+    main metric), else `{}`."""
+    from affectreason.attribution import corpus_attribution
+
+    if not any("attribution" in r for r in records):
+        return {}
+
+    def main_metric(dataset: str, rows: list[dict[str, Any]]) -> float | None:
+        spec = suite.dataset(dataset)
+        return _dig(score_dataset(spec, rows, protocol, wheel_dir)[protocol], spec.metric, dataset)
+
+    return {"attribution": corpus_attribution(records, main_metric)}
 
 
 def _pct(value: float | None) -> str:
@@ -154,6 +172,10 @@ def render_markdown(suite: Suite, results: dict[str, Any]) -> str:
             f"| {d['title']} | {d['task']} | `{d['metric']}` | {n} | {parity}{_pct(d['main_default'])} | "
             f"{100 * d['parse_fail_rate']:.1f}% | {d['errors']} |"
         )
+    if results.get("attribution"):
+        from affectreason.attribution_report import corpus_markdown
+
+        lines += ["", corpus_markdown(results["attribution"])]
     lines += [
         "",
         f"Git commit `{m.get('git_commit')}`; packages: "
@@ -248,6 +270,10 @@ def render_html(suite: Suite, results: dict[str, Any], records: list[dict[str, A
         f.to_html(full_html=False, include_plotlyjs=False, div_id=f"plot{i}", config={"displaylogo": False})
         for i, f in enumerate(figures)
     )
+    if results.get("attribution"):
+        from affectreason.attribution_report import corpus_html
+
+        divs += "\n" + corpus_html(results["attribution"])
     return _page(suite, results, divs, get_plotlyjs())
 
 

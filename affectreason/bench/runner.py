@@ -42,6 +42,7 @@ class BenchOptions:
     adapter: str | None = None
     engine: str = "hf"
     progress: bool = True
+    attribution: bool = False
 
 
 def parse_shard(value: str | None) -> tuple[int, int]:
@@ -129,6 +130,7 @@ def build_manifest(
         "data_files": {str(f.relative_to(root)): _sha256(f) for s in scans for f in s.files},
         "packages": _versions(),
         "git_commit": _git_commit(),
+        **({"attribution": True} if options.attribution else {}),
     }
 
 
@@ -264,6 +266,10 @@ def run_bench(
     from affectreason.bench.report import write_outputs
 
     options = options or BenchOptions()
+    if options.attribution:  # every sample also gets its single-modality ablations
+        from affectreason.attribution import attribute_clips
+
+        describe_batch = attribute_clips
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
     if options.protocol == "mer-unibench" and not options.wheel_dir:
         raise AffectReasonError("--protocol mer-unibench needs --wheel-dir DIR (the published wheel files)")

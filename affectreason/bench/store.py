@@ -94,7 +94,16 @@ def write_json(path: str | Path, value: Any) -> None:
 
 
 # Settings that must agree for predictions to be resumed into, or merged with, a run.
-COMPATIBLE_KEYS = ("suite", "model", "adapter", "prompt_version", "decoding", "sampling", "data_files")
+COMPATIBLE_KEYS = (
+    "suite",
+    "model",
+    "adapter",
+    "prompt_version",
+    "decoding",
+    "sampling",
+    "data_files",
+    "attribution",
+)
 
 
 def incompatibility(a: dict[str, Any], b: dict[str, Any]) -> str | None:

@@ -68,6 +68,9 @@ def run(
         False, "--trust-remote-code", help="Allow model code from the hub."
     ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    attribution: bool = typer.Option(
+        False, "--attribution", help="Also run video-, audio- and text-only ablations per sample."
+    ),
 ) -> None:
     """Run (or resume) a suite: predictions.jsonl, results.json, results.md and report.html in --out."""
     from functools import partial
@@ -84,8 +87,12 @@ def run(
         ),
         datasets=_datasets(datasets), limit=limit, shard=parse_shard(shard), resume=resume, protocol=protocol,
         wheel_dir=str(wheel_dir) if wheel_dir else None, model=model or endpoint or DEFAULT_MODEL, adapter=adapter,
-        engine="openai" if endpoint else engine, progress=not quiet,
+        engine="openai" if endpoint else engine, progress=not quiet, attribution=attribution,
     )  # fmt: skip
+    if attribution:  # a clip's ablations share its engine batch
+        from affectreason.attribution import RUNS_PER_CLIP
+
+        batch_size *= RUNS_PER_CLIP
     factory = partial(
         create_engine, engine, model=model, adapter=adapter, endpoint=endpoint, api_key=api_key, dtype=dtype,
         quantization=quantization, batch_size=batch_size, device=device, trust_remote_code=trust_remote_code,
