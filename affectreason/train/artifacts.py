@@ -137,7 +137,11 @@ def run_manifest(
         "family": family,
         "format_version": FORMAT_VERSION,
         "recipe": recipe_to_dict(recipe),
-        "data": {**data, "path": str(Path(recipe.data.path).resolve()), "sha256": file_sha256(recipe.data.path)},
+        "data": {
+            **data,
+            "path": str(Path(recipe.data.path).resolve()),
+            "sha256": file_sha256(recipe.data.path),
+        },
         "metrics": metrics,
         "versions": library_versions(),
         "git": git_commit(),

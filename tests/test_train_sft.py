@@ -1,0 +1,200 @@
+"""`affectreason train sft` end to end on tiny random backbones: loss, LoRA-only updates, resume, describe, merge,
+QLoRA (8-bit and 4-bit) on CPU, and the artifacts a run leaves."""
+
+import csv
+import json
+import shutil
+
+import pytest
+import torch
+
+from affectreason.cli import main
+from affectreason.engines.base import Request
+from affectreason.media import load_clip
+from affectreason.train.config import build_recipe
+
+FAST = [
+    "data.frames=2",
+    "data.num_workers=0",
+    "lora.r=4",
+    "train.learning_rate=0.02",
+    "train.per_device_train_batch_size=2",
+    "train.gradient_accumulation_steps=1",
+    "train.logging_steps=1",
+    "train.warmup_steps=0",
+    "train.lr_scheduler_type=constant",
+    "train.report_to=none",
+]
+
+
+@pytest.fixture(scope="module")
+def captions(tmp_path_factory, clip_av, clip_silent):
+    """Two clips (with and without audio) = one repeated batch of two."""
+    root = tmp_path_factory.mktemp("captions")
+    shutil.copy(clip_av, root / "a.mp4")
+    shutil.copy(clip_silent, root / "b.mp4")
+    path = root / "captions.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["video", "caption", "emotions", "subtitle"])
+        writer.writerow(["a.mp4", "She laughs with a bright voice.", "happy, excited", "We won!"])
+        writer.writerow(["b.mp4", "He looks down without a word.", "sad", ""])
+    return path
+
+
+def _recipe_file(tmp_path, model):
+    path = tmp_path / "my_sft.yaml"
+    path.write_text(f"method: sft\nmodel:\n  name_or_path: {model}\n")
+    return path
+
+
+def _losses(run_dir):
+    state = json.loads((run_dir / "trainer_state.json").read_text())
+    return {entry["step"]: entry["loss"] for entry in state["log_history"] if "loss" in entry}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, tiny_qwen2_5_omni, captions):
+    """4 steps through the CLI, a checkpoint every 2."""
+    root = tmp_path_factory.mktemp("sft")
+    out = root / "run"
+    code = main(
+        ["train", "sft", str(_recipe_file(root, tiny_qwen2_5_omni)), f"data.path={captions}", f"output_dir={out}"]
+        + FAST
+        + ["train.max_steps=4", "train.save_steps=2"]
+    )
+    assert code == 0
+    return out
+
+
+def test_loss_decreases_on_a_repeated_batch(first_run):
+    losses = _losses(first_run / "checkpoint-4")
+    assert sorted(losses) == [1, 2, 3, 4]
+    assert losses[4] < losses[1]
+
+
+def test_run_leaves_adapter_processor_card_and_manifest(first_run, tiny_qwen2_5_omni, captions):
+    names = {p.name for p in first_run.iterdir()}
+    assert {"adapter_config.json", "adapter_model.safetensors", "processor_config.json", "tokenizer.json"} <= names
+    assert {"README.md", "run_manifest.json", "checkpoint-2", "checkpoint-4"} <= names
+    config = json.loads((first_run / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str(tiny_qwen2_5_omni) and config["r"] == 4
+
+    card = (first_run / "README.md").read_text()
+    assert card.startswith("---\nlibrary_name: peft\n") and "- qwen2_5_omni" in card
+    assert "| rows | 2 |" in card and "train_loss" in card and "learning_rate: 0.02" in card
+
+    manifest = json.loads((first_run / "run_manifest.json").read_text())
+    assert manifest["recipe"]["train"]["max_steps"] == 4 and manifest["family"] == "qwen2_5_omni"
+    assert manifest["data"]["rows"] == 2 and len(manifest["data"]["sha256"]) == 64
+    assert manifest["versions"]["trl"] and manifest["versions"]["peft"] and manifest["metrics"]["train_loss"] > 0
+    assert manifest["git"] is None or len(manifest["git"]["commit"]) == 40
+
+
+def test_resume_continues_from_the_checkpoint_with_the_same_losses(first_run, tiny_qwen2_5_omni, captions, tmp_path):
+    out = tmp_path / "resumed"
+    shutil.copytree(first_run / "checkpoint-2", out / "checkpoint-2")
+    code = main(
+        ["train", "sft", str(_recipe_file(tmp_path, tiny_qwen2_5_omni)), f"data.path={captions}", f"output_dir={out}"]
+        + FAST
+        + ["train.max_steps=4", "train.save_steps=2", "train.resume_from_checkpoint=auto"]
+    )
+    assert code == 0
+    original, resumed = _losses(first_run / "checkpoint-4"), _losses(out / "checkpoint-4")
+    assert json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())["global_step"] == 4
+    for step in (3, 4):
+        assert resumed[step] == pytest.approx(original[step], rel=1e-4, abs=1e-4)
+
+
+def test_adapter_loads_in_describe_and_refuses_another_base(first_run, tiny_qwen2_5_omni, tiny_qwen3_omni, clip_av, capsys):
+    args = ["describe", str(clip_av), "--adapter", str(first_run), "--format", "json", "--max-new-tokens", "4"]
+    code = main([*args, "--model", str(tiny_qwen2_5_omni), "--frames", "2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    record = json.loads(captured.out)
+    record = record[0] if isinstance(record, list) else record
+    assert record["adapter"] == str(first_run)
+
+    code = main([*args, "--model", str(tiny_qwen3_omni), "--frames", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "adapter" in err and len(err.strip().splitlines()) == 1
+
+
+def test_merge_writes_a_standalone_checkpoint_with_the_adapter_folded_in(first_run, tiny_qwen2_5_omni, clip_av, tmp_path):
+    from affectreason.backbones.base import load_backbone
+
+    merged_dir = tmp_path / "merged"
+    assert main(["merge", str(first_run), "--out", str(merged_dir)]) == 0
+    assert not (merged_dir / "adapter_config.json").exists()
+    assert json.loads((merged_dir / "run_manifest.json").read_text())["merged"]["base_model"] == str(tiny_qwen2_5_omni)
+
+    clip = load_clip(clip_av, frames=2)
+    logits = {}
+    for name, kwargs in {
+        "merged": {"model": str(merged_dir)},
+        "adapter": {"model": str(tiny_qwen2_5_omni), "adapter": str(first_run)},
+        "base": {"model": str(tiny_qwen2_5_omni)},
+    }.items():
+        backbone = load_backbone(kwargs.pop("model"), device="cpu", **kwargs)
+        batch = backbone.build_inputs([Request(clip=clip, prompt="How does she feel?")])
+        with torch.no_grad():
+            logits[name] = backbone.model(**batch).logits
+    assert torch.allclose(logits["merged"], logits["adapter"], atol=1e-4)
+    assert not torch.allclose(logits["merged"], logits["base"], atol=1e-4)
+
+    assert main(["merge", str(first_run), "--out", str(merged_dir)]) == 2  # not empty: refused
+
+
+def test_only_lora_parameters_of_the_language_model_change(tiny_qwen2_5_omni, captions, tmp_path):
+    from affectreason.train.sft import build_sft_trainer
+
+    recipe = build_recipe(
+        {"method": "sft", "model": {"name_or_path": str(tiny_qwen2_5_omni)}},
+        [f"data.path={captions}", f"output_dir={tmp_path / 'run'}", "max_steps=2", *FAST],
+    )
+    trainer, backbone, _ = build_sft_trainer(recipe)
+    model = backbone.model
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n and ".language_model.layers." in n for n in trainable)
+    tower_params = {
+        f"{name}:{n}": p for name, tower in backbone.tower_modules().items() for n, p in tower.named_parameters()
+    }
+    assert tower_params and not any("lora_" in n for n in tower_params)  # towers carry no adapters
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer.train()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
+    assert changed and changed <= trainable
+    assert any("lora_B" in n for n in changed)
+    assert all(not p.requires_grad for p in tower_params.values())
+
+
+@pytest.mark.parametrize(("family", "quantization"), [("tiny_qwen_vl", "8bit"), ("tiny_qwen3_omni", "4bit")])
+def test_qlora_on_cpu_for_another_family(family, quantization, captions, tmp_path, request):
+    """8-bit LoRA on the video-only Qwen-VL family (textualised audio), 4-bit QLoRA on Qwen3-Omni (fresh load)."""
+    model = request.getfixturevalue(family)
+    out = tmp_path / "run"
+    code = main(
+        ["train", "sft", str(_recipe_file(tmp_path, model)), f"data.path={captions}", f"output_dir={out}"]
+        + FAST
+        + ["train.max_steps=2", "train.save_steps=100", f"model.quantization={quantization}"]
+    )
+    assert code == 0
+    manifest = json.loads((out / "run_manifest.json").read_text())
+    assert manifest["recipe"]["model"]["quantization"] == quantization
+    assert manifest["metrics"]["train_loss"] > 0
+    assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_bad_training_inputs_are_one_line_errors(tiny_qwen2_5_omni, captions, tmp_path, capsys):
+    recipe = str(_recipe_file(tmp_path, tiny_qwen2_5_omni))
+    cases = {
+        "no data.path": [],
+        "data validate": [f"data.path={tmp_path / 'missing.csv'}"],
+        "not a checkpoint folder": [f"data.path={captions}", f"train.resume_from_checkpoint={tmp_path}"],
+        "did you mean 'train.max_steps'": [f"data.path={captions}", "train.max_step=3"],
+    }
+    for expected, overrides in cases.items():
+        code = main(["train", "sft", recipe, *overrides])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+        assert expected in err or (expected == "data validate" and "not found" in err)
