@@ -29,7 +29,7 @@ def test_training_batch_has_audio_in_video_transcript_and_labels_on_the_response
     assert batch["use_audio_in_video"] is True
     assert {"input_ids", "attention_mask", "labels", "pixel_values_videos", "input_features"} <= set(batch)
     tokenizer = omni.tokenizer
-    for row, ids, labels in zip(rows, batch["input_ids"], batch["labels"]):
+    for row, labels in zip(rows, batch["labels"]):
         kept = labels[labels != IGNORE_INDEX]
         assert tokenizer.decode(kept) == row["target"] + tokenizer.eos_token
         assert (labels == IGNORE_INDEX).sum() > 0  # the prompt and media tokens are masked

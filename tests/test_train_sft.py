@@ -59,7 +59,13 @@ def first_run(tmp_path_factory, tiny_qwen2_5_omni, captions):
     root = tmp_path_factory.mktemp("sft")
     out = root / "run"
     code = main(
-        ["train", "sft", str(_recipe_file(root, tiny_qwen2_5_omni)), f"data.path={captions}", f"output_dir={out}"]
+        [
+            "train",
+            "sft",
+            str(_recipe_file(root, tiny_qwen2_5_omni)),
+            f"data.path={captions}",
+            f"output_dir={out}",
+        ]
         + FAST
         + ["train.max_steps=4", "train.save_steps=2"]
     )
@@ -75,7 +81,12 @@ def test_loss_decreases_on_a_repeated_batch(first_run):
 
 def test_run_leaves_adapter_processor_card_and_manifest(first_run, tiny_qwen2_5_omni, captions):
     names = {p.name for p in first_run.iterdir()}
-    assert {"adapter_config.json", "adapter_model.safetensors", "processor_config.json", "tokenizer.json"} <= names
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "processor_config.json",
+        "tokenizer.json",
+    } <= names
     assert {"README.md", "run_manifest.json", "checkpoint-2", "checkpoint-4"} <= names
     config = json.loads((first_run / "adapter_config.json").read_text())
     assert config["base_model_name_or_path"] == str(tiny_qwen2_5_omni) and config["r"] == 4
@@ -87,15 +98,25 @@ def test_run_leaves_adapter_processor_card_and_manifest(first_run, tiny_qwen2_5_
     manifest = json.loads((first_run / "run_manifest.json").read_text())
     assert manifest["recipe"]["train"]["max_steps"] == 4 and manifest["family"] == "qwen2_5_omni"
     assert manifest["data"]["rows"] == 2 and len(manifest["data"]["sha256"]) == 64
-    assert manifest["versions"]["trl"] and manifest["versions"]["peft"] and manifest["metrics"]["train_loss"] > 0
+    assert (
+        manifest["versions"]["trl"] and manifest["versions"]["peft"] and manifest["metrics"]["train_loss"] > 0
+    )
     assert manifest["git"] is None or len(manifest["git"]["commit"]) == 40
 
 
-def test_resume_continues_from_the_checkpoint_with_the_same_losses(first_run, tiny_qwen2_5_omni, captions, tmp_path):
+def test_resume_continues_from_the_checkpoint_with_the_same_losses(
+    first_run, tiny_qwen2_5_omni, captions, tmp_path
+):
     out = tmp_path / "resumed"
     shutil.copytree(first_run / "checkpoint-2", out / "checkpoint-2")
     code = main(
-        ["train", "sft", str(_recipe_file(tmp_path, tiny_qwen2_5_omni)), f"data.path={captions}", f"output_dir={out}"]
+        [
+            "train",
+            "sft",
+            str(_recipe_file(tmp_path, tiny_qwen2_5_omni)),
+            f"data.path={captions}",
+            f"output_dir={out}",
+        ]
         + FAST
         + ["train.max_steps=4", "train.save_steps=2", "train.resume_from_checkpoint=auto"]
     )
@@ -106,8 +127,19 @@ def test_resume_continues_from_the_checkpoint_with_the_same_losses(first_run, ti
         assert resumed[step] == pytest.approx(original[step], rel=1e-4, abs=1e-4)
 
 
-def test_adapter_loads_in_describe_and_refuses_another_base(first_run, tiny_qwen2_5_omni, tiny_qwen3_omni, clip_av, capsys):
-    args = ["describe", str(clip_av), "--adapter", str(first_run), "--format", "json", "--max-new-tokens", "4"]
+def test_adapter_loads_in_describe_and_refuses_another_base(
+    first_run, tiny_qwen2_5_omni, tiny_qwen3_omni, clip_av, capsys
+):
+    args = [
+        "describe",
+        str(clip_av),
+        "--adapter",
+        str(first_run),
+        "--format",
+        "json",
+        "--max-new-tokens",
+        "4",
+    ]
     code = main([*args, "--model", str(tiny_qwen2_5_omni), "--frames", "2"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -120,13 +152,17 @@ def test_adapter_loads_in_describe_and_refuses_another_base(first_run, tiny_qwen
     assert code == 2 and err.startswith("error: ") and "adapter" in err and len(err.strip().splitlines()) == 1
 
 
-def test_merge_writes_a_standalone_checkpoint_with_the_adapter_folded_in(first_run, tiny_qwen2_5_omni, clip_av, tmp_path):
+def test_merge_writes_a_standalone_checkpoint_with_the_adapter_folded_in(
+    first_run, tiny_qwen2_5_omni, clip_av, tmp_path
+):
     from affectreason.backbones.base import load_backbone
 
     merged_dir = tmp_path / "merged"
     assert main(["merge", str(first_run), "--out", str(merged_dir)]) == 0
     assert not (merged_dir / "adapter_config.json").exists()
-    assert json.loads((merged_dir / "run_manifest.json").read_text())["merged"]["base_model"] == str(tiny_qwen2_5_omni)
+    assert json.loads((merged_dir / "run_manifest.json").read_text())["merged"]["base_model"] == str(
+        tiny_qwen2_5_omni
+    )
 
     clip = load_clip(clip_av, frames=2)
     logits = {}
@@ -157,7 +193,9 @@ def test_only_lora_parameters_of_the_language_model_change(tiny_qwen2_5_omni, ca
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n and ".language_model.layers." in n for n in trainable)
     tower_params = {
-        f"{name}:{n}": p for name, tower in backbone.tower_modules().items() for n, p in tower.named_parameters()
+        f"{name}:{n}": p
+        for name, tower in backbone.tower_modules().items()
+        for n, p in tower.named_parameters()
     }
     assert tower_params and not any("lora_" in n for n in tower_params)  # towers carry no adapters
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
