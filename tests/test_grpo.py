@@ -1,0 +1,187 @@
+"""GRPO on tiny omni backbones: through the CLI, towers in every pass, zero-variance warning, resume, QLoRA (gpu)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from affectreason.cli import main
+from affectreason.synth import write_emotion_clip
+
+FAMILIES = ("happy", "sad", "angry", "surprised")
+
+
+def write_labels(folder: Path, count: int = 4) -> Path:
+    """A caption file of synthetic emotion clips (video + audio, emotion carried by the signal)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["video,emotions"]
+    for i in range(count):
+        family = FAMILIES[i % len(FAMILIES)]
+        write_emotion_clip(folder / f"c{i}.mp4", family, seed=i, duration=1.0, fps=4, size=(32, 32))
+        lines.append(f"c{i}.mp4,{family}")
+    path = folder / "labels.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_recipe(path: Path, method: str, model: Path, data: Path, out: Path, **section) -> Path:
+    recipe = {
+        "method": method,
+        "model": {"name_or_path": str(model), "dtype": "float32"},
+        "data": {"path": str(data), "frames": 2, "num_workers": 0},
+        "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+        "train": {
+            "output_dir": str(out),
+            "max_steps": 2,
+            "learning_rate": 1e-3,
+            "per_device_train_batch_size": 4,
+            "gradient_accumulation_steps": 1,
+            "gradient_checkpointing": False,
+            "save_steps": 1,
+            "logging_steps": 1,
+            "report_to": "none",
+        },
+        method: section,
+    }
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+GRPO_SECTION = {
+    "num_generations": 4,
+    "max_completion_length": 12,
+    "beta": 0.1,
+    "rewards": ["emotion_wheel", "format", "length_penalty"],
+    "reward_weights": [1.0, 0.5, 0.1],
+}
+
+
+@pytest.mark.parametrize("family_fixture", ["tiny_qwen2_5_omni", "tiny_qwen3_omni"])
+def test_grpo_cli_and_resume(family_fixture, request, tmp_path):
+    model = request.getfixturevalue(family_fixture)
+    labels = write_labels(tmp_path / "data")
+    out = tmp_path / "run"
+    recipe = write_recipe(tmp_path / "grpo.yaml", "grpo", model, labels, out, **GRPO_SECTION)
+    assert main(["train", "grpo", str(recipe)]) == 0
+    assert (out / "adapter_config.json").is_file() and (out / "README.md").is_file()
+    curves = json.loads((out / "reward_curves.json").read_text())
+    for key in (
+        "rewards/emotion_wheel/mean",
+        "rewards/format/mean",
+        "reward_group_std",
+        "kl",
+        "completions/parse_rate",
+    ):
+        assert len(curves[key]) == 2, key
+    assert "curve rewards/emotion_wheel/mean" in (out / "README.md").read_text()
+    assert (out / "checkpoint-2").is_dir()
+    if family_fixture == "tiny_qwen2_5_omni":  # resume: one more step on top of checkpoint-2
+        assert main(["train", "grpo", str(recipe), "max_steps=3", "resume_from_checkpoint=auto"]) == 0
+        state = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())
+        assert state["global_step"] == 3
+        assert [row["step"] for row in state["log_history"] if "reward" in row] == [1, 2, 3]
+
+
+def _trainer(model: Path, labels: Path, out: Path, rewards: list[str], trainer_cls=None):
+    import datasets
+    from trl import GRPOConfig
+
+    from affectreason.train.collator import MultimodalCollator
+    from affectreason.train.config import load_recipe
+    from affectreason.train.data import load_captions
+    from affectreason.train.grpo import load_policy, reward_functions, rl_rows
+    from affectreason.train.grpo_trainer import MultimodalGRPOTrainer
+    from affectreason.train.sft import trainer_arguments
+
+    section = {**GRPO_SECTION, "rewards": rewards, "reward_weights": [1.0] * len(rewards)}
+    recipe = load_recipe(
+        write_recipe(out.parent / "r.yaml", "grpo", model, labels, out, **section), ["max_steps=1"]
+    )
+    backbone = load_policy(recipe)
+    args = GRPOConfig(
+        **trainer_arguments(recipe.train, 0),
+        num_generations=4,
+        max_completion_length=8,
+        beta=0.1,
+        generation_kwargs={"suppress_tokens": backbone.suppress_token_ids()},
+    )
+    cls = trainer_cls or MultimodalGRPOTrainer
+    return backbone, cls(
+        model=backbone.model,
+        args=args,
+        reward_funcs=reward_functions(recipe.grpo),
+        train_dataset=datasets.Dataset.from_list(rl_rows(load_captions(labels), "Describe the emotion.")),
+        processing_class=backbone.processor,
+        backbone=backbone,
+        collator=MultimodalCollator(backbone, recipe.data, prompt="Describe the emotion.", response_key=None),
+    )
+
+
+def test_towers_run_in_generation_reference_and_policy_passes(tiny_qwen2_5_omni, tmp_path):
+    from affectreason.train.grpo_trainer import MultimodalGRPOTrainer
+
+    calls: list[tuple[str, str]] = []
+
+    class Recording(MultimodalGRPOTrainer):
+        """Tags each tower call with the pass it happened in."""
+
+        phase = "other"
+
+        def _generate_single_turn(self, *args, **kwargs):
+            self.phase = "generate"
+            try:
+                return super()._generate_single_turn(*args, **kwargs)
+            finally:
+                self.phase = "other"
+
+        def _get_per_token_logps_and_entropies(self, *args, **kwargs):
+            self.phase = "policy" if self._row_index is not None else "reference"
+            try:
+                return super()._get_per_token_logps_and_entropies(*args, **kwargs)
+            finally:
+                self.phase = "other"
+
+    labels = write_labels(tmp_path / "data")
+    backbone, trainer = _trainer(tiny_qwen2_5_omni, labels, tmp_path / "run", ["length_penalty"], Recording)
+    for name, module in backbone.tower_modules().items():
+        module.register_forward_hook(lambda *_, name=name: calls.append((trainer.phase, name)))
+    trainer.train()
+    for phase in ("generate", "reference", "policy"):
+        for tower in ("vision", "audio"):
+            assert (phase, tower) in calls, (phase, tower, calls)
+    assert ("other", "vision") not in calls
+
+
+def test_zero_reward_variance_warns(tiny_qwen2_5_omni, tmp_path):
+    from affectreason.train.grpo_trainer import RewardVarianceWarning
+
+    labels = write_labels(tmp_path / "data")
+    # A random model never writes the tagged format, so `format` is 0 for every completion.
+    _, trainer = _trainer(tiny_qwen2_5_omni, labels, tmp_path / "run", ["format"])
+    with pytest.warns(RewardVarianceWarning, match="identical rewards"):
+        trainer.train()
+
+
+def test_grpo_recipe_errors_are_one_line(tiny_qwen2_5_omni, tmp_path, capsys):
+    labels = write_labels(tmp_path / "data", count=1)
+    bad = {**GRPO_SECTION, "reward_weights": [1.0]}
+    recipe = write_recipe(tmp_path / "g.yaml", "grpo", tiny_qwen2_5_omni, labels, tmp_path / "o", **bad)
+    assert main(["train", "grpo", str(recipe)]) == 2
+    assert "reward_weights has 1 values for 3 rewards" in capsys.readouterr().err
+    assert main(["train", "grpo", str(recipe), "grpo.rewards=nope"]) == 2
+    assert "unknown reward 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_qlora_grpo_on_gpu(tiny_qwen2_5_omni, tmp_path):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    labels = write_labels(tmp_path / "data")
+    out = tmp_path / "run"
+    recipe = write_recipe(tmp_path / "grpo.yaml", "grpo", tiny_qwen2_5_omni, labels, out, **GRPO_SECTION)
+    assert main(["train", "grpo", str(recipe), "model.quantization=4bit", "model.dtype=bfloat16"]) == 0
+    assert (out / "adapter_config.json").is_file()
