@@ -27,6 +27,8 @@ class QwenVLBackbone(Backbone):
                 "do_sample_frames": False,
                 "size": self.frame_size_kwargs([media.frames]),
                 "cap_pixels_per_frame": False,
+                # Temporal positions come from the metadata's frame rate (24 fps when it is absent).
+                "video_metadata": [{"total_num_frames": len(media.frames), "fps": media.fps}],
             }
         return self.processor(text=[text], **kwargs)
 

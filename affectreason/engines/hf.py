@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from affectreason.backbones.base import Backbone
 from affectreason.engines.base import Request, SamplingParams
 from affectreason.errors import AffectReasonError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class HFEngine:
@@ -37,11 +40,18 @@ class HFEngine:
 
     def generate(self, requests: list[Request], sampling: SamplingParams) -> list[str]:
         """One text per request (`num_return_sequences` per request, flattened in request order)."""
+        decode = self.backbone.tokenizer.batch_decode
+        return decode(
+            [ids.tolist() for ids in self.generate_ids(requests, sampling)], skip_special_tokens=True
+        )
+
+    def generate_ids(self, requests: list[Request], sampling: SamplingParams) -> list[torch.Tensor]:
+        """The new token ids of each sequence (padding after eos included), in `generate`'s order."""
         import torch
 
         if sampling.greedy and sampling.num_return_sequences > 1:
             raise AffectReasonError("several return sequences need sampling: set a temperature above 0")
-        texts: list[list[str]] = [[] for _ in requests]
+        sequences: list[list[torch.Tensor]] = [[] for _ in requests]
         with torch.inference_mode(), torch.random.fork_rng(devices=self._rng_devices()):
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
@@ -49,14 +59,14 @@ class HFEngine:
                 outputs = self._generate_batch([requests[i] for i in indices], sampling)
                 n = sampling.num_return_sequences
                 for position, index in enumerate(indices):
-                    texts[index] = outputs[position * n : (position + 1) * n]
-        return [text for group in texts for text in group]
+                    sequences[index] = outputs[position * n : (position + 1) * n]
+        return [seq for group in sequences for seq in group]
 
     def _rng_devices(self) -> list[int]:
         device = self.backbone.device
         return [device.index or 0] if device.type == "cuda" else []
 
-    def _generate_batch(self, requests: list[Request], sampling: SamplingParams) -> list[str]:
+    def _generate_batch(self, requests: list[Request], sampling: SamplingParams) -> list[torch.Tensor]:
         backbone = self.backbone
         inputs = backbone.to_model(backbone.build_inputs(requests))
         tokenizer = backbone.tokenizer
@@ -72,5 +82,4 @@ class HFEngine:
         else:
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=None)
         output = backbone.model.generate(**inputs, **kwargs)
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        return tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return list(output[:, inputs["input_ids"].shape[1] :].cpu())

@@ -1,0 +1,95 @@
+"""The in-process transformers engine on tiny random backbones: batching, determinism, suppression."""
+
+from __future__ import annotations
+
+import pytest
+
+from affectreason.engines.base import ALL_MODALITIES, Request, SamplingParams
+from affectreason.engines.hf import HFEngine
+from affectreason.errors import AffectReasonError
+
+
+def _requests(make_clip) -> list[Request]:
+    return [
+        Request(make_clip(frames=4, seconds=2.0), "Describe the emotion."),
+        Request(
+            make_clip(frames=4, seconds=1.0, transcript="No."), "Describe the emotion in this clip, please."
+        ),
+        Request(make_clip(video=False), "Describe the voice."),
+        Request(make_clip(audio=False, transcript=None), "Describe the face."),
+        Request(make_clip(frames=4, seconds=3.0), "Why?", modalities=frozenset({"video", "text"})),
+    ]
+
+
+def test_batched_equals_unbatched_under_greedy(any_backbone, make_clip):
+    requests = _requests(make_clip)
+    greedy = SamplingParams(max_new_tokens=8)
+    batched = HFEngine(any_backbone, batch_size=4).generate(requests, greedy)
+    single = [HFEngine(any_backbone, batch_size=1).generate([r], greedy)[0] for r in requests]
+    assert batched == single
+    assert len(batched) == len(requests) and all(isinstance(t, str) and t for t in batched)
+
+
+def test_sampling_is_reproducible_with_a_seed_and_returns_n_per_request(loaded_backbones, make_clip):
+    engine = HFEngine(loaded_backbones["qwen2_5_omni"], batch_size=2)
+    requests = _requests(make_clip)[:3]
+    sampling = SamplingParams(temperature=1.0, top_p=0.9, max_new_tokens=10, seed=7, num_return_sequences=2)
+    first = engine.generate(requests, sampling)
+    assert len(first) == 6
+    assert engine.generate(requests, sampling) == first
+    other = engine.generate(
+        requests, SamplingParams(temperature=1.0, max_new_tokens=10, seed=8, num_return_sequences=2)
+    )
+    assert other != first
+
+
+@pytest.fixture(params=sorted(["qwen2_5_omni", "qwen3_omni", "qwen_vl", "llava"]))
+def placeholder_loving_backbone(request, tiny_checkpoints):
+    """A fresh tiny backbone whose head makes a placeholder token the top choice at every step."""
+    import torch
+
+    from affectreason.backbones.base import load_backbone
+
+    backbone = load_backbone(str(tiny_checkpoints[request.param]), device="cpu")
+    ids = backbone.suppress_token_ids()
+    with torch.no_grad():
+        norm = backbone.model.get_submodule("model.language_model.norm").weight
+        norm.zero_()
+        norm[0] = 1.0  # the head now sees only hidden dimension 0, whose sign varies
+        head = backbone.model.get_output_embeddings().weight
+        head[:, 0] *= 0.01
+        head[ids[0], 0], head[ids[-1], 0] = 100.0, -100.0
+    return backbone
+
+
+def test_placeholder_tokens_are_never_sampled(placeholder_loving_backbone, make_clip):
+    backbone = placeholder_loving_backbone
+    suppressed = set(backbone.suppress_token_ids())
+    assert backbone.tokenizer.convert_tokens_to_ids(backbone.processor.video_token) in suppressed
+    requests = [Request(make_clip(), "Describe."), Request(make_clip(video=False), "Describe.")]
+    inputs = backbone.to_model(backbone.build_inputs(requests))
+    unsuppressed = backbone.model.generate(**inputs, max_new_tokens=1, do_sample=False)
+    assert set(unsuppressed[:, -1].tolist()) <= suppressed  # without suppression a placeholder wins
+    engine = HFEngine(backbone)
+    for sampling in (
+        SamplingParams(max_new_tokens=6),
+        SamplingParams(temperature=1.0, max_new_tokens=6, seed=0),
+    ):
+        drawn = {int(t) for seq in engine.generate_ids(requests, sampling) for t in seq}
+        assert drawn and not suppressed & drawn
+
+
+def test_greedy_with_several_sequences_is_refused(loaded_backbones, make_clip):
+    engine = HFEngine(loaded_backbones["qwen_vl"])
+    with pytest.raises(AffectReasonError, match="need sampling"):
+        engine.generate([Request(make_clip(), "x")], SamplingParams(num_return_sequences=2))
+
+
+def test_omni_batches_keep_audio_in_video_layouts_apart(loaded_backbones, make_clip):
+    engine = HFEngine(loaded_backbones["qwen2_5_omni"], batch_size=8)
+    requests = _requests(make_clip)
+    groups = engine.batches(requests)
+    assert sorted(i for g in groups for i in g) == list(range(len(requests)))
+    for group in groups:
+        assert len({engine.backbone.batch_key(requests[i]) for i in group}) == 1
+    assert requests[0].modalities == ALL_MODALITIES and any(0 in g and 1 in g for g in groups)
