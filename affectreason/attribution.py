@@ -37,6 +37,7 @@ CUE_SOURCES: dict[str, frozenset[str]] = {
     "acoustic": frozenset({"audio"}),
     "lexical": frozenset({"text", "audio"}),
 }
+_LABELS = {name: name.replace("_", "-") for name in VARIANTS}
 _MISSING = {"video": "no video frames", "audio": "no audio track", "text": "no transcript"}
 
 
@@ -133,7 +134,11 @@ def summarise_attribution(
                 for n, r in variants.items()
                 if VARIANTS[n] not in sources and _unchanged(agreement[VARIANTS[n]])
             ]
-            reason = f"{same[0]} gives the same answer without it" if same and full.emotions else ""
+            reason = (
+                f"the {_LABELS[same[0]]} run gives the same answer without them"
+                if same and full.emotions
+                else ""
+            )
         if reason:
             decorative[kind], why[kind] = list(cues), reason
     return {

@@ -12,6 +12,8 @@ from typing import Any
 _VARIANT_OF = {"video": "video_only", "audio": "audio_only", "text": "text_only"}
 _LABEL = {"video_only": "video only", "audio_only": "audio only", "text_only": "text only", "full": "full"}
 _COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#9d9d9d")
+# one colour per modality in every corpus chart (grey: the full run, or no dominant modality)
+_MODALITY_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#9d9d9d")
 
 
 def safe_name(value: str) -> str:
@@ -70,8 +72,10 @@ def svg_bars(
     ymax: float = 1.0,
     width: int = 560,
     height: int = 240,
+    colours: tuple[str, ...] = _COLOURS,
 ) -> str:
-    """A grouped bar chart as inline SVG: one group per entry of `groups`, one bar per series (None: no bar)."""
+    """A grouped bar chart as inline SVG: one group per entry of `groups`, one bar per series (None: no bar),
+    series coloured in the order of `colours`."""
     left, bottom, top = 40, 40, 28
     plot_w, plot_h = width - left - 10, height - bottom - top
     group_w = plot_w / max(1, len(groups))
@@ -95,7 +99,7 @@ def svg_bars(
             x, y = x0 + s * bar_w, top + plot_h - h
             parts.append(
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" '
-                f'fill="{_COLOURS[s % len(_COLOURS)]}"><title>{escape(name)} {escape(group)}: {value:.3f}</title></rect>'
+                f'fill="{colours[s % len(colours)]}"><title>{escape(name)} {escape(group)}: {value:.3f}</title></rect>'
             )
         parts.append(
             f'<text x="{left + (g + 0.5) * group_w:.1f}" y="{top + plot_h + 16}" text-anchor="middle">'
@@ -105,7 +109,7 @@ def svg_bars(
     for s, name in enumerate(series):
         x = left + s * step
         parts.append(
-            f'<rect x="{x}" y="{height - 14}" width="10" height="10" fill="{_COLOURS[s % len(_COLOURS)]}"/>'
+            f'<rect x="{x}" y="{height - 14}" width="10" height="10" fill="{colours[s % len(colours)]}"/>'
         )
         parts.append(f'<text x="{x + 14}" y="{height - 5}">{escape(name)}</text>')
     parts.append("</svg>")
@@ -215,7 +219,7 @@ def _corpus_rows(view: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 dataset,
                 str(v["n"]),
                 *(_pct(v["dominant"].get(m)) for m in ("video", "audio", "text", "none")),
-                f"{_pct(v['conflict_rate'])} of {v['conflict_n']}",
+                f"{_pct(v['conflict_rate'])} of {v['conflict_n']}" if v["conflict_n"] else "n/a",
                 *(
                     _accuracy_cell(accuracy, name)
                     for name in ("full", "video_only", "audio_only", "text_only")
@@ -255,6 +259,7 @@ def corpus_html(view: dict[str, Any]) -> str:
         datasets,
         {m: [view[d]["dominant"].get(m) for d in datasets] for m in ("video", "audio", "text", "none")},
         title="Share of clips each modality dominates",
+        colours=_MODALITY_COLOURS,
     )
     charts = [dominance]
     if any("accuracy" in v for v in view.values()):
@@ -268,6 +273,7 @@ def corpus_html(view: dict[str, Any]) -> str:
                     for name in ("full", "video_only", "audio_only", "text_only")
                 },
                 title="Score against the reference: full run and each ablation",
+                colours=(_MODALITY_COLOURS[3], *_MODALITY_COLOURS[:3]),
             )
         )
     table = "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>"

@@ -82,7 +82,7 @@ def test_summary_dominant_conflict_and_decorative_cues():
     assert summary["conflict"] is True
     # video alone gives the same answer: the audio and the transcript were not needed for it
     assert summary["decorative_cues"] == {"acoustic": ["bright voice"], "lexical": ["says it went great"]}
-    assert "video_only" in summary["decorative_why"]["acoustic"]
+    assert summary["decorative_why"]["acoustic"] == "the video-only run gives the same answer without them"
     assert summary["modalities"] == ["audio", "text", "video"]
     assert summary["skipped"] == {}
 
