@@ -1,0 +1,130 @@
+"""DPO on video + audio preference pairs: the `dpo` recipe, the pair reader, the preference collator and the entry.
+
+Pairs come from a JSONL or CSV file with `video` (or `audio`), `chosen`, `rejected` and optional `subtitle`, e.g.
+written by `affectreason data pairs`. trl's DPOTrainer forwards every batch key to the model, so a collator that
+builds chosen and rejected rows with the clip's media (through the shared `MultimodalCollator`) is all it needs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from affectreason.errors import AffectReasonError
+from affectreason.train.config import Recipe, register_recipe
+
+
+@dataclass
+class DPOSection:
+    """The preference objective (names follow trl's DPOConfig)."""
+
+    beta: float = 0.1
+    loss_type: str = "sigmoid"
+
+
+@dataclass
+class DPORecipe(Recipe):
+    dpo: DPOSection = field(default_factory=DPOSection)
+
+
+register_recipe("dpo", DPORecipe)
+
+
+def read_pairs(path: str | Path) -> list[dict[str, Any]]:
+    """Preference rows with absolute media paths; a missing column or file is one error line."""
+    path = Path(path)
+    if not path.is_file():
+        raise AffectReasonError(f"no pairs file {path}")
+    try:
+        if path.suffix.lower() == ".csv":
+            with path.open(newline="", encoding="utf-8") as handle:
+                records = list(csv.DictReader(handle))
+        else:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            records = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as exc:
+        raise AffectReasonError(f"cannot read pairs {path}: {str(exc).splitlines()[0]}") from None
+    rows = []
+    for number, record in enumerate(records, 1):
+        if not isinstance(record, dict):
+            raise AffectReasonError(f"{path} row {number}: expected an object")
+        missing = [k for k in ("chosen", "rejected") if not str(record.get(k) or "").strip()]
+        if missing or not (record.get("video") or record.get("audio")):
+            raise AffectReasonError(
+                f"{path} row {number}: needs video (or audio), chosen and rejected; missing {missing or ['video']}"
+            )
+        media = {}
+        for key in ("video", "audio"):
+            if record.get(key):
+                resolved = Path(record[key]) if Path(record[key]).is_absolute() else path.parent / record[key]
+                if not resolved.is_file():
+                    raise AffectReasonError(f"{path} row {number}: no media file {resolved}")
+                media[key] = str(resolved)
+        rows.append(
+            {
+                "id": str(record.get("id") or number),
+                "video": media.get("video"),
+                "audio": media.get("audio"),
+                "subtitle": record.get("subtitle") or None,
+                "prompt": "",
+                "chosen": str(record["chosen"]),
+                "rejected": str(record["rejected"]),
+            }
+        )
+    if not rows:
+        raise AffectReasonError(f"{path} holds no pairs")
+    return rows
+
+
+class PreferenceCollator:
+    """Rows -> one batch: chosen sequences then rejected ones (trl's layout), each with the clip's media."""
+
+    def __init__(self, collator: Any) -> None:
+        self.collator = collator  # the shared MultimodalCollator
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        requests = self.collator.requests(rows)
+        responses = [row["chosen"] for row in rows] + [row["rejected"] for row in rows]
+        batch = self.collator.batch(requests + requests, responses)
+        labels = batch.pop("labels")
+        batch["completion_mask"] = (labels != -100).long()
+        return batch
+
+
+def train_dpo(recipe: DPORecipe) -> Path:
+    """Run DPO from a recipe; returns the output folder with the adapter, model card and manifest."""
+    import datasets
+    from transformers import set_seed
+    from trl import DPOConfig, DPOTrainer
+
+    from affectreason.train.artifacts import save_artifacts
+    from affectreason.train.collator import MultimodalCollator
+    from affectreason.train.grpo import load_policy
+    from affectreason.train.sft import resume_checkpoint, trainer_arguments
+
+    if not recipe.data.path:
+        raise AffectReasonError("the recipe has no data.path: pass data.path=pairs.jsonl")
+    set_seed(recipe.train.seed)
+    rows = read_pairs(recipe.data.path)
+    checkpoint = resume_checkpoint(recipe.train)
+    backbone = load_policy(recipe)
+    args = DPOConfig(
+        **trainer_arguments(recipe.train, recipe.data.num_workers),
+        beta=recipe.dpo.beta,
+        loss_type=[recipe.dpo.loss_type],
+        max_length=None,
+        precompute_ref_log_probs=False,
+    )
+    trainer = DPOTrainer(
+        model=backbone.model,
+        args=args,
+        train_dataset=datasets.Dataset.from_list(rows),
+        data_collator=PreferenceCollator(MultimodalCollator(backbone, recipe.data)),
+        processing_class=backbone.tokenizer,
+    )
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    data = {"pairs": len(rows), "with_subtitle": sum(1 for r in rows if r["subtitle"])}
+    return save_artifacts(trainer, backbone, recipe, data, dict(result.metrics))

@@ -1,0 +1,123 @@
+"""Self-built preference pairs (`affectreason data pairs`): sample N responses per clip with the current model,
+score each with the reward registry, keep best vs worst when their gap exceeds a margin.
+
+Every kept pair is one JSONL line with the clip, both responses and the scores of all N samples, so the choice
+can be audited; `affectreason train dpo` reads the file as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from affectreason.engines.base import Engine, Request, SamplingParams
+from affectreason.errors import AffectReasonError
+from affectreason.train.rewards import get_reward, reference_of, score_completion
+
+
+@dataclass
+class PairOptions:
+    n: int = 8
+    margin: float = 0.2
+    weights: dict[str, float] = field(default_factory=lambda: {"emotion_wheel": 1.0, "format": 0.5})
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    frames: int = 8
+    prompt: str = "describe"
+    seed: int = 0
+    batch_size: int = 4
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """`emotion_wheel=1,format=0.5` -> {"emotion_wheel": 1.0, "format": 0.5}; names are checked against the registry."""
+    weights: dict[str, float] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value) if value else 1.0
+        except ValueError:
+            raise AffectReasonError(f"reward weight {item!r} is not name=number") from None
+        get_reward(name.strip())
+    if not weights:
+        raise AffectReasonError("no rewards given (e.g. --rewards emotion_wheel=1,format=0.5)")
+    return weights
+
+
+def choose_pair(
+    responses: list[str], reference: dict[str, Any], weights: dict[str, float], margin: float
+) -> dict[str, Any]:
+    """Score every response; the best and worst by total, and whether their gap exceeds `margin`."""
+    scores = [score_completion(text, reference, weights) for text in responses]
+    totals = [s["total"] for s in scores]
+    best = max(range(len(totals)), key=totals.__getitem__)
+    worst = min(range(len(totals)), key=totals.__getitem__)
+    gap = totals[best] - totals[worst]
+    return {
+        "keep": gap > margin,
+        "chosen": responses[best],
+        "rejected": responses[worst],
+        "chosen_score": totals[best],
+        "rejected_score": totals[worst],
+        "gap": gap,
+        "scores": scores,
+    }
+
+
+def build_pairs(engine: Engine, examples: list[Any], out: str | Path, options: PairOptions) -> dict[str, Any]:
+    """Sample, score and write the kept pairs for caption rows (`CaptionExample`); returns counts."""
+    from affectreason.prompts import load_prompt
+    from affectreason.train.collator import load_row_clip
+    from affectreason.train.config import DataSection
+
+    if options.n < 2:
+        raise AffectReasonError("--n must be at least 2 to form a pair")
+    prompt = load_prompt(options.prompt)
+    data = DataSection(frames=options.frames, prompt=options.prompt)
+    sampling = SamplingParams(
+        temperature=options.temperature,
+        top_p=options.top_p,
+        max_new_tokens=options.max_new_tokens,
+        seed=options.seed,
+        num_return_sequences=options.n,
+    )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    kept = 0
+    with out.open("w", encoding="utf-8") as handle:
+        for start in range(0, len(examples), options.batch_size):
+            chunk = examples[start : start + options.batch_size]
+            rows = [{"id": e.id, "video": e.video, "audio": e.audio, "subtitle": e.subtitle} for e in chunk]
+            requests = [Request(clip=load_row_clip(row, data), prompt=prompt.text) for row in rows]
+            texts = engine.generate(requests, sampling)
+            for i, (row, example) in enumerate(zip(rows, chunk, strict=True)):
+                reference = reference_of(example)
+                pair = choose_pair(
+                    texts[i * options.n : (i + 1) * options.n], reference, options.weights, options.margin
+                )
+                if not pair.pop("keep"):
+                    continue
+                kept += 1
+                record = {**row, "emotions": reference["emotions"], "prompt": prompt.id, **pair}
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return {"clips": len(examples), "pairs": kept, "out": str(out)}
+
+
+def pairs_from_files(
+    model: str, clips: str | Path, out: str | Path, options: PairOptions, base: str | None = None
+) -> dict[str, Any]:
+    """`data pairs`: load the model (an adapter folder resolves to its base + adapter) and build pairs for a caption file."""
+    from affectreason.pipeline import create_engine
+    from affectreason.train.data import load_captions
+
+    examples = load_captions(clips)
+    adapter = None
+    config = Path(model) / "adapter_config.json"
+    if config.is_file():
+        adapter, model = model, base or json.loads(config.read_text())["base_model_name_or_path"]
+        if not model:
+            raise AffectReasonError(f"{config} names no base model: pass --base")
+    engine = create_engine("hf", model=model, adapter=adapter, batch_size=options.batch_size)
+    return build_pairs(engine, examples, out, options)
