@@ -176,3 +176,11 @@ def test_cli_json_text_and_html(capsys, tmp_path, tiny_qwen2_5_omni, clip_av):
     assert "attribution  dominant:" in out
     assert "video only" in out and "audio only" in out
     assert "text only   skipped: no transcript" in out
+
+
+def test_attribution_with_segment_is_refused_in_one_line(capsys, tiny_qwen2_5_omni, clip_av):
+    code = main(
+        ["describe", str(clip_av), "--model", str(tiny_qwen2_5_omni), "--attribution", "--segment", "1"]
+    )
+    err = capsys.readouterr().err
+    assert code != 0 and err.startswith("error: --attribution works on whole clips") and err.count("\n") == 1

@@ -71,6 +71,8 @@ def run_describe(
     options = DescribeOptions(batch_size=batch_size, **sampling)
     if html is not None and not attribution:
         raise AffectReasonError("--html needs --attribution")
+    if attribution and options.segment:
+        raise AffectReasonError("--attribution works on whole clips: drop --segment")
     paths = iter_media_paths(inputs)
     missing = [p for p in paths if not p.exists()]
     if missing and len(missing) == len(paths):
