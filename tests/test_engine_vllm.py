@@ -45,12 +45,14 @@ def adapter(tiny_qwen2_5_omni, tmp_path_factory) -> Path:
     return out
 
 
-def test_audio_in_video_form_matches_vllms_qwen2_5_omni_example(processor_only, clip_av):
+@pytest.mark.parametrize("family", ["tiny_qwen2_5_omni", "tiny_qwen3_omni"])
+def test_audio_in_video_form_matches_vllms_omni_example(request, family, clip_av):
     """vLLM's documented offline form: one video placeholder in the prompt, frames as a uint8 array, the
     audio track as (array, 16000), and `use_audio_in_video` in `mm_processor_kwargs`."""
+    backbone = load_backbone(str(request.getfixturevalue(family)), load_model=False)
     clip = load_clip(clip_av, frames=6)
-    inputs = processor_only.vllm_inputs(Request(clip, PROMPT))
-    video_token, audio_token = processor_only.processor.video_token, processor_only.processor.audio_token
+    inputs = backbone.vllm_inputs(Request(clip, PROMPT))
+    video_token, audio_token = backbone.processor.video_token, backbone.processor.audio_token
     assert inputs["prompt"].count(video_token) == 1 and audio_token not in inputs["prompt"]
     assert inputs["prompt"].rstrip().endswith("assistant") and PROMPT in inputs["prompt"]
     frames = inputs["multi_modal_data"]["video"]
