@@ -9,6 +9,7 @@ how the processor is called.
 from __future__ import annotations
 
 import importlib
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -246,6 +247,16 @@ class Backbone(ABC):
 
     def placeholder_token_names(self) -> tuple[str, ...]:
         return ("image_token", "video_token", "audio_token")
+
+    @property
+    def lora_exclude_modules(self) -> str:
+        """A regex of the towers for peft's `exclude_modules`: pass it with `lora_target_modules`.
+
+        peft rewrites a regex `target_modules` into bare leaf names for MoE models (Qwen3-Omni), which would
+        reach the towers' `q_proj`/`k_proj`; the exclusion keeps LoRA on the language model regardless.
+        """
+        towers = "|".join(re.escape(path) for path in self.tower_paths.values())
+        return rf"(?:.*\.)?(?:{towers})\..*"
 
     def tower_modules(self) -> dict[str, torch.nn.Module]:
         """The encoders feeding the language model, by modality (tests hook them to count calls)."""

@@ -1,0 +1,231 @@
+"""Backbones on tiny random checkpoints: loading, inputs, ablations, training labels, LoRA, adapters, errors."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from affectreason.backbones.base import DEFAULT_MODEL, IGNORE_INDEX, backbone_class_for, load_backbone
+from affectreason.engines.base import Request, SamplingParams
+from affectreason.engines.hf import HFEngine
+from affectreason.errors import AffectReasonError, ModelLoadError
+
+NATIVE = {"qwen2_5_omni": True, "qwen3_omni": True, "qwen_vl": False, "llava": False}
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    message = str(exc.value)
+    assert "\n" not in message
+    return message
+
+
+def _tower_calls(backbone, requests) -> dict[str, int]:
+    """Forward once and count calls into each tower with forward hooks."""
+    import torch
+
+    calls = dict.fromkeys(backbone.tower_modules(), 0)
+    hooks = [
+        module.register_forward_hook(lambda *_, name=name: calls.__setitem__(name, calls[name] + 1))
+        for name, module in backbone.tower_modules().items()
+    ]
+    try:
+        with torch.inference_mode():
+            backbone.model(**backbone.to_model(backbone.build_inputs(requests)))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return calls
+
+
+def test_every_family_loads_through_the_registry(loaded_backbones):
+    for name, backbone in loaded_backbones.items():
+        assert backbone.native_audio is NATIVE[name]
+        assert backbone_class_for(backbone.model.config.model_type) is type(backbone)
+        assert set(backbone.tower_modules()) == ({"vision", "audio"} if NATIVE[name] else {"vision"})
+        assert sum(p.numel() for p in backbone.model.parameters()) < 1_000_000
+
+
+def test_full_inputs_carry_video_audio_and_transcript(any_backbone, make_clip):
+    request = Request(make_clip(), "Describe the emotion.")
+    batch = any_backbone.build_inputs([request])
+    text = any_backbone.tokenizer.decode(batch["input_ids"][0])
+    assert "pixel_values_videos" in batch and 'Transcript: "I can' in text
+    if any_backbone.native_audio:
+        assert "input_features" in batch and batch["use_audio_in_video"] is True
+        assert any_backbone.processor.audio_token in text
+    else:
+        assert "input_features" not in batch and "\nAudio: " in text
+
+
+@pytest.mark.parametrize(
+    ("modalities", "expect_vision", "expect_audio"),
+    [({"video", "text"}, 1, 0), ({"audio", "text"}, 0, 1), ({"text"}, 0, 0)],
+)
+def test_ablations_keep_the_excluded_towers_idle(
+    any_backbone, make_clip, modalities, expect_vision, expect_audio
+):
+    request = Request(make_clip(), "Describe.", modalities=frozenset(modalities))
+    calls = _tower_calls(any_backbone, [request])
+    assert calls["vision"] == expect_vision
+    if any_backbone.native_audio:
+        assert calls["audio"] == expect_audio
+    text = any_backbone.prompt_text(request)
+    assert ("Audio:" in text) == (not any_backbone.native_audio and "audio" in modalities)
+    assert ("Transcript:" in text) == ("text" in modalities)
+
+
+def test_audio_only_and_silent_clips_generate(any_backbone, make_clip):
+    requests = [Request(make_clip(video=False), "Describe."), Request(make_clip(audio=False), "Describe.")]
+    texts = HFEngine(any_backbone).generate(requests, SamplingParams(max_new_tokens=5))
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+    calls = _tower_calls(any_backbone, requests[:1])
+    assert calls["vision"] == 0 and calls.get("audio", 1) == 1
+
+
+def test_training_labels_cover_only_the_response_and_eos(any_backbone, make_clip):
+    requests = [
+        Request(make_clip(), "Describe."),
+        Request(make_clip(video=False, transcript=None), "Describe the voice in detail."),
+        Request(make_clip(audio=False), "Why?"),
+    ]
+    responses = [
+        "<think>\nVisual: frown\n</think>\n<answer>\nEmotions: angry\n</answer>",
+        "happy",
+        "sad, calm",
+    ]
+    batch = any_backbone.build_inputs(requests, responses=responses)
+    tokenizer = any_backbone.tokenizer
+    for row, response in enumerate(responses):
+        labelled = batch["labels"][row][batch["labels"][row] != IGNORE_INDEX]
+        assert tokenizer.decode(labelled).endswith(response + tokenizer.eos_token)
+        assert len(labelled) <= len(tokenizer(response)["input_ids"]) + 2
+    loss = any_backbone.model(**any_backbone.to_model(batch)).loss
+    assert np.isfinite(loss.item())
+
+
+def test_lora_targets_only_the_language_model(tiny_checkpoints):
+    from peft import LoraConfig, get_peft_model
+
+    for path in tiny_checkpoints.values():
+        backbone = load_backbone(str(path), device="cpu")
+        towers = tuple(backbone.tower_paths.values())
+        config = LoraConfig(
+            r=2, target_modules=backbone.lora_target_modules, exclude_modules=backbone.lora_exclude_modules
+        )
+        model = get_peft_model(backbone.model, config)
+        adapted = [n for n, _ in model.named_modules() if n.endswith("lora_A")]
+        assert adapted and all(".language_model.layers." in n for n in adapted)
+        assert not any(tower in n for n in adapted for tower in towers)
+
+
+def _save_lora(path, out, seed=0):
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    backbone = load_backbone(str(path), device="cpu")
+    torch.manual_seed(seed)
+    config = LoraConfig(
+        r=2,
+        target_modules=backbone.lora_target_modules,
+        exclude_modules=backbone.lora_exclude_modules,
+        init_lora_weights=False,
+    )
+    get_peft_model(backbone.model, config).save_pretrained(out)
+    return out
+
+
+def test_adapter_loads_and_changes_the_output(tiny_qwen2_5_omni, make_clip, tmp_path):
+    adapter = _save_lora(tiny_qwen2_5_omni, tmp_path / "lora")
+    base = load_backbone(str(tiny_qwen2_5_omni), device="cpu")
+    tuned = load_backbone(str(tiny_qwen2_5_omni), adapter=str(adapter), device="cpu")
+    assert tuned.adapter == str(adapter) and hasattr(tuned.model, "peft_config")
+    request = [Request(make_clip(), "Describe.")]
+    import torch
+
+    with torch.inference_mode():
+        a = base.model(**base.to_model(base.build_inputs(request))).logits
+        b = tuned.model(**tuned.to_model(tuned.build_inputs(request))).logits
+    assert not torch.allclose(a, b)
+
+
+def test_mismatching_or_missing_adapters_are_one_line_errors(tiny_qwen2_5_omni, tiny_qwen3_omni, tmp_path):
+    foreign = _save_lora(tiny_qwen3_omni, tmp_path / "foreign")
+    with pytest.raises(ModelLoadError) as exc:
+        load_backbone(str(tiny_qwen2_5_omni), adapter=str(foreign), device="cpu")
+    assert "was trained for" in _one_line(exc)
+    with pytest.raises(ModelLoadError) as exc:
+        load_backbone(str(tiny_qwen2_5_omni), adapter=str(tmp_path / "nowhere"), device="cpu")
+    assert "does not exist" in _one_line(exc)
+    with pytest.raises(ModelLoadError) as exc:
+        load_backbone(str(tiny_qwen2_5_omni), adapter=str(tiny_qwen3_omni), device="cpu")
+    assert "not a peft adapter" in _one_line(exc)
+
+
+def test_missing_hub_model_fails_fast_with_the_download_hint(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    start = time.perf_counter()
+    with pytest.raises(ModelLoadError) as exc:
+        load_backbone(DEFAULT_MODEL)
+    assert time.perf_counter() - start < 5
+    assert _one_line(exc) == (
+        f"model '{DEFAULT_MODEL}' is not available offline: download it with "
+        f"`huggingface-cli download {DEFAULT_MODEL}` or pass --model PATH to a local checkpoint"
+    )
+
+
+def test_bad_checkpoints_are_one_line_errors(tmp_path):
+    with pytest.raises(ModelLoadError) as exc:
+        load_backbone(str(tmp_path))
+    assert "not a model checkpoint" in _one_line(exc)
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    with pytest.raises(ModelLoadError) as exc:
+        load_backbone(str(tmp_path))
+    assert "unsupported model type 'gpt2'" in _one_line(exc) and "qwen2_5_omni_thinker" in str(exc.value)
+
+
+def test_unknown_dtype_and_quantization_are_refused(tiny_qwen_vl):
+    with pytest.raises(AffectReasonError, match="unknown dtype 'fp8'"):
+        load_backbone(str(tiny_qwen_vl), dtype="fp8", device="cpu")
+    with pytest.raises(AffectReasonError, match="unknown quantization '3bit'"):
+        load_backbone(str(tiny_qwen_vl), quantization="3bit", device="cpu")
+
+
+def test_eight_bit_load_keeps_towers_in_full_precision(tiny_qwen2_5_omni, make_clip):
+    pytest.importorskip("bitsandbytes")
+    import torch
+
+    backbone = load_backbone(str(tiny_qwen2_5_omni), quantization="8bit", device="cpu")
+    kinds = {type(m).__name__ for m in backbone.model.model.language_model.modules()}
+    assert "Linear8bitLt" in kinds
+    assert all(
+        type(m) is torch.nn.Linear
+        for m in backbone.model.model.visual.modules()
+        if "Linear" in type(m).__name__
+    )
+    texts = HFEngine(backbone).generate([Request(make_clip(), "Describe.")], SamplingParams(max_new_tokens=4))
+    assert isinstance(texts[0], str)
+
+
+def test_vllm_inputs_use_the_documented_offline_form(any_backbone, make_clip):
+    clip = make_clip()
+    form = any_backbone.vllm_inputs(Request(clip, "Describe."))
+    assert set(form) <= {"prompt", "multi_modal_data", "mm_processor_kwargs"}
+    assert form["prompt"].count(any_backbone.processor.video_token) == 1
+    assert form["multi_modal_data"]["video"] is clip.frames
+    if any_backbone.native_audio:
+        audio, rate = form["multi_modal_data"]["audio"]
+        assert rate == 16_000 and len(audio) == len(clip.audio)
+        assert form["mm_processor_kwargs"]["use_audio_in_video"] is True
+        assert any_backbone.processor.audio_token not in form["prompt"]
+    else:
+        assert "audio" not in form["multi_modal_data"] and "Audio:" in form["prompt"]
+
+
+def test_processor_only_load_serves_vllm_inputs(tiny_qwen_vl, make_clip):
+    backbone = load_backbone(str(tiny_qwen_vl), load_model=False)
+    assert backbone.model is None
+    assert backbone.vllm_inputs(Request(make_clip(), "x"))["prompt"].endswith("assistant\n")
