@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from affectreason.bench.adapters import check_data, resolve_data_root, scan_dataset
-from affectreason.bench.report import compute_results, plot_data, render_markdown
+from affectreason.bench.report import compute_results, dataset_scorer, plot_data, render_markdown
 from affectreason.bench.runner import parse_shard, select_samples
 from affectreason.bench.store import PredictionStore, incompatibility
 from affectreason.bench.suites import load_suite, suite_names
@@ -248,6 +248,8 @@ def test_scores_go_through_the_score_library_per_dataset_and_suite_mean(mer_root
         "sadness|sadness": 5,
     }
     assert data["frequency"][:2] == [("happy", 12), ("sad", 12)]
+    score = dataset_scorer(suite)  # the same main metric, for callers scoring record subsets (attribution)
+    assert score("mer2023", [r for r in records if r["dataset"] == "mer2023"]) == pytest.approx(0.75)
 
 
 @pytest.mark.skipif(not WHEELS.is_dir(), reason="shared reference data not present")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,19 @@ def score_dataset(
     if protocol != DEFAULT_PROTOCOL:
         scores[protocol] = score_records(spec.task, refs, preds, protocol=protocol, wheel_dir=wheel_dir)
     return scores
+
+
+def dataset_scorer(
+    suite: Suite, protocol: str = DEFAULT_PROTOCOL, wheel_dir: str | None = None
+) -> Callable[[str, list[dict[str, Any]]], float | None]:
+    """`score(dataset, records) -> main metric` for the suite's datasets (e.g. for the attribution corpus view,
+    which scores each ablation's predictions with the benchmark's own metric)."""
+
+    def score(dataset: str, records: list[dict[str, Any]]) -> float | None:
+        spec = suite.dataset(dataset)
+        return _dig(score_dataset(spec, records, protocol, wheel_dir)[protocol], spec.metric, spec.name)
+
+    return score
 
 
 def _mean(values: list[float | None]) -> float | None:

@@ -15,11 +15,13 @@ from affectreason.bench.store import PredictionStore, incompatibility, read_mani
 from affectreason.bench.suites import Suite, load_suite
 from affectreason.engines.base import Engine
 from affectreason.errors import AffectReasonError
+from affectreason.metrics.ov import check_protocol
 from affectreason.pipeline import DescribeOptions, describe_clips, load_for_describe, prefetch
 from affectreason.prompts import Prompt, load_prompt
 
-# `describe_batch(clips, engine, options, prompt) -> records`: the per-batch step. Attribution (modality
-# ablations per sample) plugs in here by passing a function that adds its variants to each record.
+# `describe_batch(clips, engine, options, prompt) -> records`: the per-batch step. Per-sample variants plug
+# in here, e.g. `run_bench(..., describe_batch=affectreason.attribution.attribute_clips)` adds modality
+# ablations to every record (then `corpus_attribution(records, score=report.dataset_scorer(suite))`).
 DescribeBatch = Callable[..., list[dict[str, Any]]]
 _PACKAGES = ("affectreason", "torch", "transformers", "peft", "trl", "av", "decord", "vllm", "openai")
 
@@ -271,8 +273,7 @@ def run_bench(
 
         describe_batch = attribute_clips
     suite = suite if isinstance(suite, Suite) else load_suite(suite)
-    if options.protocol == "mer-unibench" and not options.wheel_dir:
-        raise AffectReasonError("--protocol mer-unibench needs --wheel-dir DIR (the published wheel files)")
+    check_protocol(options.protocol, options.wheel_dir)  # bad protocol or wheel files fail before any work
     scans = check_data(suite.select(options.datasets), data_root)
     root = scans[0].root
     prompt = load_prompt(suite.prompt)
@@ -292,6 +293,7 @@ def merge_runs(
     """Combine shard folders (and whatever `out` already holds) into `out`, then score and report."""
     from affectreason.bench.report import write_outputs
 
+    check_protocol(protocol, wheel_dir)
     out = Path(out)
     folders = [out] if (out / "run.json").is_file() else []
     folders += [Path(s) for s in sources if Path(s).resolve() != out.resolve()]
@@ -312,8 +314,6 @@ def merge_runs(
     manifest = dict(manifests[0], shard=[1, 1], merged_from=[str(f) for f in folders])
     manifest["datasets"] = sorted({d for m in manifests for d in m["datasets"]})
     manifest["selected"] = {k: v for m in manifests for k, v in m.get("selected", {}).items()}
-    if protocol == "mer-unibench" and not wheel_dir:
-        raise AffectReasonError("--protocol mer-unibench needs --wheel-dir DIR (the published wheel files)")
     store = PredictionStore(out)
     if out in folders:
         store.load()
