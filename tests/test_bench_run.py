@@ -153,9 +153,15 @@ def test_emer_suite_runs_end_to_end(tiny_qwen2_5_omni, tmp_path):
     root = write_data_root(load_suite("emer"), tmp_path / "data", n=2)
     out = tmp_path / "out"
     args = ["bench", "emer", "--data-root", str(root), "--model", str(tiny_qwen2_5_omni), "--out", str(out)]
-    assert main([*args, *FAST]) == 0
+    assert main([*args, *FAST, "--limit", "1"]) == 0
+    assert len(_predictions(out)) == 2
+    limited = json.loads((out / "results.json").read_text())
+    assert limited["manifest"]["limit"] == 1 and {d["n"] for d in limited["datasets"].values()} == {1}
+    assert main([*args, *FAST]) == 0  # resumed without the limit: only the rest is generated
+    assert len(_predictions(out)) == 4
     results = json.loads((out / "results.json").read_text())
     assert set(results["datasets"]) == {"emer_v1", "emer_fine"}
+    assert {d["n"] for d in results["datasets"].values()} == {2} and results["complete"]
     assert "cues" in results["datasets"]["emer_v1"]["scores"]["affectreason"]
     assert _predictions(out)[("emer_v1", "emer_v1_000")]["reference"]["emotions"] == ["happy", "excited"]
 
