@@ -168,6 +168,11 @@ def render_markdown(suite: Suite, results: dict[str, Any]) -> str:
     for label, key, mean in ours:
         cells = [_pct(ds[n][key]) if n in ds else "–" for n in names] + [_pct(mean)]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if any(d["main"] is None for d in ds.values()):
+        lines += [
+            "",
+            "– in a run's row: the metric is undefined under this protocol (the reference's NaN, e.g. 0/0).",
+        ]
     lines += [
         "",
         "## Per dataset",
