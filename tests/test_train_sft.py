@@ -236,3 +236,20 @@ def test_bad_training_inputs_are_one_line_errors(tiny_qwen2_5_omni, captions, tm
         err = capsys.readouterr().err
         assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
         assert expected in err or (expected == "data validate" and "not found" in err)
+
+
+def test_report_to_auto_and_resume_resolution(tmp_path, monkeypatch):
+    from affectreason.train.config import TrainSection
+    from affectreason.train.sft import report_to, resume_checkpoint
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    assert report_to("auto") == ["tensorboard"]  # tensorboard is a dev dependency; wandb needs configuring
+    assert report_to(["wandb"]) == ["wandb"] and report_to("none") == "none"
+
+    train = TrainSection(output_dir=str(tmp_path / "run"), resume_from_checkpoint="auto")
+    assert resume_checkpoint(train) is None  # nothing to resume: a fresh start
+    (tmp_path / "run" / "checkpoint-2").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoint-10").mkdir()
+    assert resume_checkpoint(train).endswith("checkpoint-10")
+    assert resume_checkpoint(TrainSection(resume_from_checkpoint=None)) is None
