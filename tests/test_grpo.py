@@ -85,7 +85,7 @@ def test_grpo_cli_and_resume(family_fixture, request, tmp_path):
         assert [row["step"] for row in state["log_history"] if "reward" in row] == [1, 2, 3]
 
 
-def _trainer(model: Path, labels: Path, out: Path, rewards: list[str], trainer_cls=None):
+def _trainer(model: Path, labels: Path, out: Path, rewards: list[str], trainer_cls=None, **config):
     import datasets
     from trl import GRPOConfig
 
@@ -107,6 +107,7 @@ def _trainer(model: Path, labels: Path, out: Path, rewards: list[str], trainer_c
         max_completion_length=8,
         beta=0.1,
         generation_kwargs={"suppress_tokens": backbone.suppress_token_ids()},
+        **config,
     )
     cls = trainer_cls or MultimodalGRPOTrainer
     return backbone, cls(
@@ -153,6 +154,26 @@ def test_towers_run_in_generation_reference_and_policy_passes(tiny_qwen2_5_omni,
         for tower in ("vision", "audio"):
             assert (phase, tower) in calls, (phase, tower, calls)
     assert ("other", "vision") not in calls
+
+
+def test_vllm_rollout_inputs_carry_video_audio_and_suppression(tiny_qwen2_5_omni, tmp_path):
+    from affectreason.backbones.base import load_backbone
+    from affectreason.engines.base import Request
+    from affectreason.media import load_clip
+    from affectreason.train.grpo_trainer import vllm_rollout_inputs, vllm_sampling_kwargs
+
+    labels = write_labels(tmp_path / "data", count=1)
+    backbone = load_backbone(str(tiny_qwen2_5_omni), load_model=False)
+    clip = load_clip(labels.parent / "c0.mp4", frames=2)
+    (entry,) = vllm_rollout_inputs(backbone, [Request(clip, "Describe.")])
+    assert entry["multi_modal_data"]["video"].shape[0] == 2
+    audio, rate = entry["multi_modal_data"]["audio"]
+    assert rate == 16000 and len(audio) == len(clip.audio)
+    assert entry["mm_processor_kwargs"]["use_audio_in_video"] is True
+    assert "Describe." in entry["prompt"]
+    kwargs = vllm_sampling_kwargs(1.0, 0.9, 64, {"suppress_tokens": backbone.suppress_token_ids()})
+    assert kwargs["max_tokens"] == 64 and "suppress_tokens" not in kwargs
+    assert set(kwargs["logit_bias"]) == set(backbone.suppress_token_ids())
 
 
 def test_zero_reward_variance_warns(tiny_qwen2_5_omni, tmp_path):

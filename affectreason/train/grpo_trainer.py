@@ -42,6 +42,18 @@ def vllm_rollout_inputs(backbone: Any, requests: list[Request]) -> list[dict[str
     return [backbone.vllm_inputs(request) for request in requests]
 
 
+def vllm_sampling_kwargs(
+    temperature: float, top_p: float, max_tokens: int, generation_kwargs: dict[str, Any] | None
+) -> dict[str, Any]:
+    """vLLM sampling settings of a GRPO run; HF's `suppress_tokens` becomes a -100 logit bias on those ids."""
+    extra = dict(generation_kwargs or {})
+    suppressed = extra.pop("suppress_tokens", None) or []
+    kwargs = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, **extra}
+    if suppressed:
+        kwargs["logit_bias"] = {int(token): -100.0 for token in suppressed}
+    return kwargs
+
+
 class MultimodalGRPOTrainer(GRPOTrainer):
     """GRPO whose generation, old-policy, reference and policy passes all see the clip's video and audio."""
 
@@ -132,14 +144,10 @@ class MultimodalGRPOTrainer(GRPOTrainer):
         if self.state.global_step != self._last_loaded_step:
             generation.sync_weights()  # trl merges the LoRA weights into the vLLM copy
             self._last_loaded_step = self.state.global_step
-        params = SamplingParams(
-            n=1,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            max_tokens=self.max_completion_length,
-            logprobs=0,
-            **(self.args.generation_kwargs or {}),
+        settings = vllm_sampling_kwargs(
+            self.temperature, self.top_p, self.max_completion_length, self.args.generation_kwargs
         )
+        params = SamplingParams(n=1, logprobs=0, **settings)
         inputs = vllm_rollout_inputs(self.backbone, [request for request, _ in self._rows])
         outputs = generation.llm.generate(inputs, sampling_params=params, use_tqdm=False)
         completion_ids = [list(out.outputs[0].token_ids) for out in outputs]
