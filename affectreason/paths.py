@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
 
 
 def _data_dir(name: str) -> Path:
-    """A top-level data folder: the checkout's own in an editable install, the wheel's copy otherwise."""
+    """A top-level data folder: the checkout's own in an editable install, the copy a wheel installs under `<prefix>/share/affectreason` otherwise."""
     checkout = _PACKAGE.parent / name
     if checkout.is_dir():
         return checkout
-    return _PACKAGE / "_data" / name
+    return Path(sys.prefix) / "share" / "affectreason" / name
 
 
 def prompts_dir() -> Path:
