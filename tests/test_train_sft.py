@@ -253,3 +253,13 @@ def test_report_to_auto_and_resume_resolution(tmp_path, monkeypatch):
     (tmp_path / "run" / "checkpoint-10").mkdir()
     assert resume_checkpoint(train).endswith("checkpoint-10")
     assert resume_checkpoint(TrainSection(resume_from_checkpoint=None)) is None
+
+
+def test_training_continues_from_an_existing_adapter(first_run, tiny_qwen2_5_omni, captions, tmp_path):
+    out = tmp_path / "continued"
+    recipe = str(_recipe_file(tmp_path, tiny_qwen2_5_omni))
+    adapter = first_run / "checkpoint-2"
+    extra = ["train.max_steps=1", "train.save_steps=1", f"model.adapter={adapter}"]
+    assert main(["train", "sft", recipe, f"data.path={captions}", f"output_dir={out}", *FAST, *extra]) == 0
+    # the adapter saved after step 2 gives the loss the original run logged at step 3 (up to LoRA dropout)
+    assert _losses(out / "checkpoint-1")[1] == pytest.approx(_losses(first_run / "checkpoint-4")[3], abs=0.01)
