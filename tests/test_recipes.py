@@ -39,15 +39,16 @@ def test_packaged_recipes_load_and_keys_map_one_to_one():
     for name, path in list_recipes():
         recipe = load_recipe(name)
         raw = yaml.safe_load(path.read_text())
-        # every key written in the file is a field, and the file spells out every field of its class
+        # every key written in the file is a field of the recipe's class
         flat = set()
         for key, value in raw.items():
             flat |= {f"{key}.{leaf}" for leaf in value} if isinstance(value, dict) else {key}
-        assert flat == set(field_paths(type(recipe))), name
-        assert recipe.method == "sft" and isinstance(recipe, SFTRecipe)
-        expect = "4bit" if name.endswith("qlora") else None
-        assert recipe.model.quantization == expect
+        assert flat <= set(field_paths(type(recipe))), name
         assert recipe.lora.target_modules is None  # the backbone's language-model-only default
+        if name in REQUIRED:  # the SFT recipes spell out every key, as documentation
+            assert flat == set(field_paths(type(recipe))), name
+            assert recipe.method == "sft" and isinstance(recipe, SFTRecipe)
+            assert recipe.model.quantization == ("4bit" if name.endswith("qlora") else None)
 
 
 def test_overrides_are_typed_and_accept_leaf_shortcuts():
