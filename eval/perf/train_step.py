@@ -12,7 +12,8 @@ a dry run of the same code path on a CPU.
 Each variant trains in its own process through `build_sft_trainer` (trl's SFTTrainer with the multimodal
 collator, exactly as `affectreason train sft`), so its peak memory is its own: CUDA's max allocated, or the
 process's peak RSS on CPU. The step time (wall, and the process's CPU time, which a busy machine disturbs
-less) is the median over the steps after the first (warm-up).
+less) is the median over the steps after the first (warm-up): forward, backward and optimizer update of one
+batch; fetching the batch (media decoding, the processor) is outside it, as it runs in dataloader workers.
 """
 
 from __future__ import annotations
