@@ -263,3 +263,23 @@ def test_training_continues_from_an_existing_adapter(first_run, tiny_qwen2_5_omn
     assert main(["train", "sft", recipe, f"data.path={captions}", f"output_dir={out}", *FAST, *extra]) == 0
     # the adapter saved after step 2 gives the loss the original run logged at step 3 (up to LoRA dropout)
     assert _losses(out / "checkpoint-1")[1] == pytest.approx(_losses(first_run / "checkpoint-4")[3], abs=0.01)
+
+
+def test_undecodable_media_in_a_dataloader_worker_is_one_error_line(
+    tiny_qwen2_5_omni, truncated_file, tmp_path, capsys
+):
+    shutil.copy(truncated_file, tmp_path / "cut.mp4")
+    path = tmp_path / "captions.csv"
+    path.write_text("video,emotions\ncut.mp4,happy\n")
+    recipe = str(_recipe_file(tmp_path, tiny_qwen2_5_omni))
+    overrides = [
+        f"data.path={path}",
+        f"output_dir={tmp_path / 'run'}",
+        *FAST,
+        "data.num_workers=1",
+        "max_steps=1",
+    ]
+    code = main(["train", "sft", recipe, *overrides])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2
+    assert "error: cannot decode" in err and err.endswith(f"affectreason data validate {path})")

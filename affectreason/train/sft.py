@@ -115,6 +115,18 @@ def load_training_backbone(recipe: Any) -> Any:
     return backbone
 
 
+def train_clearly(trainer: Any, checkpoint: str | None, data_path: str) -> dict[str, Any]:
+    """`trainer.train()`, with a media error raised in a dataloader worker brought back to one line."""
+    try:
+        return dict(trainer.train(resume_from_checkpoint=checkpoint).metrics)
+    except AffectReasonError as exc:
+        # torch re-raises worker errors with the worker's traceback in the message; its last line is ours
+        last = str(exc).strip().splitlines()[-1]
+        prefix = f"{type(exc).__module__}.{type(exc).__name__}: "
+        message = last.removeprefix(prefix)
+        raise type(exc)(f"{message} (check the data first: affectreason data validate {data_path})") from None
+
+
 def build_sft_trainer(recipe: SFTRecipe) -> tuple[Any, Any, list[Any]]:
     """The trl `SFTTrainer`, the LoRA-wrapped backbone and the caption rows, ready to `train()`."""
     import datasets
@@ -155,7 +167,7 @@ def run_sft(recipe: SFTRecipe) -> Path:
 
     checkpoint = resume_checkpoint(recipe.train)
     trainer, backbone, examples = build_sft_trainer(recipe)
-    metrics = dict(trainer.train(resume_from_checkpoint=checkpoint).metrics)
+    metrics = train_clearly(trainer, checkpoint, recipe.data.path)
     if trainer.eval_dataset is not None:
         metrics.update(trainer.evaluate())
     return save_artifacts(trainer, backbone, recipe, data_summary(examples), metrics)
