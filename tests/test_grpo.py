@@ -83,6 +83,10 @@ def test_grpo_cli_and_resume(family_fixture, request, tmp_path):
         state = json.loads((out / "checkpoint-3" / "trainer_state.json").read_text())
         assert state["global_step"] == 3
         assert [row["step"] for row in state["log_history"] if "reward" in row] == [1, 2, 3]
+        # from an existing adapter (as after SFT): trained further, a frozen copy is the KL reference
+        more = ["max_steps=1", f"model.adapter={out}", f"output_dir={tmp_path / 'run2'}"]
+        assert main(["train", "grpo", str(recipe), *more]) == 0
+        assert (tmp_path / "run2" / "adapter_config.json").is_file()
 
 
 def _trainer(model: Path, labels: Path, out: Path, rewards: list[str], trainer_cls=None, **config):
@@ -92,15 +96,15 @@ def _trainer(model: Path, labels: Path, out: Path, rewards: list[str], trainer_c
     from affectreason.train.collator import MultimodalCollator
     from affectreason.train.config import load_recipe
     from affectreason.train.data import load_captions
-    from affectreason.train.grpo import load_policy, reward_functions, rl_rows
+    from affectreason.train.grpo import reward_functions, rl_rows
     from affectreason.train.grpo_trainer import MultimodalGRPOTrainer
-    from affectreason.train.sft import trainer_arguments
+    from affectreason.train.sft import load_training_backbone, trainer_arguments
 
     section = {**GRPO_SECTION, "rewards": rewards, "reward_weights": [1.0] * len(rewards)}
     recipe = load_recipe(
         write_recipe(out.parent / "r.yaml", "grpo", model, labels, out, **section), ["max_steps=1"]
     )
-    backbone = load_policy(recipe)
+    backbone = load_training_backbone(recipe)
     args = GRPOConfig(
         **trainer_arguments(recipe.train, 0),
         num_generations=4,

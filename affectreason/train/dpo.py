@@ -102,15 +102,14 @@ def train_dpo(recipe: DPORecipe) -> Path:
 
     from affectreason.train.artifacts import save_artifacts
     from affectreason.train.collator import MultimodalCollator
-    from affectreason.train.grpo import load_policy
-    from affectreason.train.sft import resume_checkpoint, trainer_arguments
+    from affectreason.train.sft import load_training_backbone, resume_checkpoint, trainer_arguments
 
     if not recipe.data.path:
         raise AffectReasonError("the recipe has no data.path: pass data.path=pairs.jsonl")
     set_seed(recipe.train.seed)
     rows = read_pairs(recipe.data.path)
     checkpoint = resume_checkpoint(recipe.train)
-    backbone = load_policy(recipe)
+    backbone = load_training_backbone(recipe)  # with model.adapter, trl keeps a frozen copy as the reference
     args = DPOConfig(
         **trainer_arguments(recipe.train, recipe.data.num_workers),
         beta=recipe.dpo.beta,

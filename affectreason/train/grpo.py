@@ -80,18 +80,6 @@ def rl_rows(examples: list[Any], prompt: str) -> list[dict[str, Any]]:
     return rows
 
 
-def load_policy(recipe: Recipe) -> Any:
-    """The backbone with a trainable LoRA policy; an existing adapter (e.g. from SFT) is trained further and a
-    frozen copy of it, named `ref`, is what trl's reference pass uses for the KL term."""
-    from affectreason.train.sft import load_training_backbone
-
-    backbone = load_training_backbone(recipe)
-    if recipe.model.adapter:
-        backbone.model.load_adapter(recipe.model.adapter, adapter_name="ref", is_trainable=False)
-        backbone.model.set_adapter("default")
-    return backbone
-
-
 def reward_curves(log_history: list[dict[str, Any]]) -> dict[str, list[float]]:
     """Per-step reward means (per function and total), KL and parse rate from the trainer's log history."""
     keys = [k for k in dict.fromkeys(k for row in log_history for k in row) if k.startswith("rewards/")]
@@ -126,7 +114,7 @@ def train_grpo(recipe: GRPORecipe) -> Path:
     from affectreason.train.collator import MultimodalCollator
     from affectreason.train.data import data_summary, load_captions
     from affectreason.train.grpo_trainer import MultimodalGRPOTrainer
-    from affectreason.train.sft import resume_checkpoint, trainer_arguments
+    from affectreason.train.sft import load_training_backbone, resume_checkpoint, trainer_arguments
 
     section = recipe.grpo
     set_seed(recipe.train.seed)
@@ -135,7 +123,8 @@ def train_grpo(recipe: GRPORecipe) -> Path:
     examples = load_captions(_data_path(recipe))
     dataset = datasets.Dataset.from_list(rl_rows(examples, prompt))
     checkpoint = resume_checkpoint(recipe.train)
-    backbone = load_policy(recipe)
+    # An existing adapter (e.g. from SFT) is trained further; trl copies it to a frozen `ref` adapter for the KL term.
+    backbone = load_training_backbone(recipe)
     args = GRPOConfig(
         **trainer_arguments(recipe.train, num_workers=0),
         num_generations=section.num_generations,
