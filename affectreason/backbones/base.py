@@ -9,6 +9,7 @@ how the processor is called.
 from __future__ import annotations
 
 import importlib
+import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from transformers import BatchFeature
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-Omni-3B"
+
+# bitsandbytes' CPU backend warns on every import (peft imports it) that an optional hub kernel is missing;
+# it falls back to its own kernel, so the line is noise for our users.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 IGNORE_INDEX = -100
 

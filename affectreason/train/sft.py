@@ -87,7 +87,8 @@ def trainer_arguments(train: TrainSection, num_workers: int) -> dict[str, Any]:
         data_seed=train.seed,
         report_to=report_to(train.report_to),
         remove_unused_columns=False,  # the collator needs the media paths
-        dataloader_num_workers=num_workers,
+        # more decoding workers than cores only thrashes (the recipes assume a GPU host with many cores)
+        dataloader_num_workers=min(num_workers, os.cpu_count() or 1),
         dataloader_pin_memory=torch.cuda.is_available(),
         ddp_find_unused_parameters=False,
     )
