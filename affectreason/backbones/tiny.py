@@ -127,12 +127,37 @@ def _qwen_media_processors(merge_size: int = 2):
     return Qwen2VLImageProcessor(**kwargs, **sizes), Qwen2VLVideoProcessor(**kwargs, **sizes)
 
 
+def _omni_tokenizer(tokens: dict[str, str]):
+    """The tokenizer, its media token ids and chat template of an omni family, from its media token names."""
+    template = (
+        _QWEN_CHAT_TEMPLATE.replace(
+            "{VIDEO}", tokens["vision_bos_token"] + tokens["video_token"] + tokens["vision_eos_token"]
+        )
+        .replace("{AUDIO}", tokens["audio_bos_token"] + tokens["audio_token"] + tokens["audio_eos_token"])
+        .replace("{IMAGE}", tokens["vision_bos_token"] + tokens["image_token"] + tokens["vision_eos_token"])
+    )
+    tokenizer = _tokenizer(tokens, [], template)
+    return tokenizer, _ids(tokenizer, tokens), template
+
+
+def _omni_processor(processor_class, tokenizer, template: str):
+    from transformers import WhisperFeatureExtractor
+
+    image_processor, video_processor = _qwen_media_processors()
+    return processor_class(
+        image_processor=image_processor,
+        video_processor=video_processor,
+        feature_extractor=WhisperFeatureExtractor(feature_size=128),
+        tokenizer=tokenizer,
+        chat_template=template,
+    )
+
+
 def _build_qwen2_5_omni(seed: int):
     from transformers import (
         Qwen2_5OmniProcessor,
         Qwen2_5OmniThinkerConfig,
         Qwen2_5OmniThinkerForConditionalGeneration,
-        WhisperFeatureExtractor,
     )
 
     tokens = {
@@ -144,13 +169,7 @@ def _build_qwen2_5_omni(seed: int):
         "audio_bos_token": "<|audio_bos|>",
         "audio_eos_token": "<|audio_eos|>",
     }
-    template = (
-        _QWEN_CHAT_TEMPLATE.replace("{VIDEO}", "<|vision_bos|><|VIDEO|><|vision_eos|>")
-        .replace("{AUDIO}", "<|audio_bos|><|AUDIO|><|audio_eos|>")
-        .replace("{IMAGE}", "<|vision_bos|><|IMAGE|><|vision_eos|>")
-    )
-    tokenizer = _tokenizer(tokens, [], template)
-    ids = _ids(tokenizer, tokens)
+    tokenizer, ids, template = _omni_tokenizer(tokens)
     hidden = 64
     config = Qwen2_5OmniThinkerConfig(
         audio_config={
@@ -188,15 +207,7 @@ def _build_qwen2_5_omni(seed: int):
         pad_token_id=tokenizer.pad_token_id,
     )
     model = Qwen2_5OmniThinkerForConditionalGeneration(config)
-    image_processor, video_processor = _qwen_media_processors()
-    processor = Qwen2_5OmniProcessor(
-        image_processor=image_processor,
-        video_processor=video_processor,
-        feature_extractor=WhisperFeatureExtractor(feature_size=128),
-        tokenizer=tokenizer,
-        chat_template=template,
-    )
-    return model, processor
+    return model, _omni_processor(Qwen2_5OmniProcessor, tokenizer, template)
 
 
 def _build_qwen3_omni(seed: int):
@@ -204,7 +215,6 @@ def _build_qwen3_omni(seed: int):
         Qwen3OmniMoeProcessor,
         Qwen3OmniMoeThinkerConfig,
         Qwen3OmniMoeThinkerForConditionalGeneration,
-        WhisperFeatureExtractor,
     )
 
     tokens = {
@@ -216,13 +226,7 @@ def _build_qwen3_omni(seed: int):
         "audio_bos_token": "<|audio_start|>",
         "audio_eos_token": "<|audio_end|>",
     }
-    template = (
-        _QWEN_CHAT_TEMPLATE.replace("{VIDEO}", "<|vision_start|><|video_pad|><|vision_end|>")
-        .replace("{AUDIO}", "<|audio_start|><|audio_pad|><|audio_end|>")
-        .replace("{IMAGE}", "<|vision_start|><|image_pad|><|vision_end|>")
-    )
-    tokenizer = _tokenizer(tokens, [], template)
-    ids = _ids(tokenizer, tokens)
+    tokenizer, ids, template = _omni_tokenizer(tokens)
     hidden = 64
     config = Qwen3OmniMoeThinkerConfig(
         audio_config={
@@ -260,15 +264,7 @@ def _build_qwen3_omni(seed: int):
         pad_token_id=tokenizer.pad_token_id,
     )
     model = Qwen3OmniMoeThinkerForConditionalGeneration(config)
-    image_processor, video_processor = _qwen_media_processors()
-    processor = Qwen3OmniMoeProcessor(
-        image_processor=image_processor,
-        video_processor=video_processor,
-        feature_extractor=WhisperFeatureExtractor(feature_size=128),
-        tokenizer=tokenizer,
-        chat_template=template,
-    )
-    return model, processor
+    return model, _omni_processor(Qwen3OmniMoeProcessor, tokenizer, template)
 
 
 def _build_qwen2_5_vl(seed: int):
