@@ -161,7 +161,9 @@ def _decord_frames(path: Path, size, t0, t1, frames, fps, max_frames):
     import decord
 
     w, h = size or (-1, -1)
-    reader = decord.VideoReader(str(path), width=w, height=h, num_threads=0)
+    # One decoder thread: sparse sampling seeks before every frame, and each seek flushes FFmpeg's frame
+    # threads, so more threads only add start-up cost (measured 0.46 s vs 0.67-0.9 s for 16 frames of 60 s 720p).
+    reader = decord.VideoReader(str(path), width=w, height=h, num_threads=1)
     times = np.round(reader.get_frame_timestamp(np.arange(len(reader)))[:, 0].astype(np.float64), 6)
     idx = _select(times, t0, t1, frames, fps, max_frames)
     return reader.get_batch(idx).asnumpy(), times[idx]
