@@ -83,31 +83,63 @@ def _parity_rows(tables: OvmerTables, labels: list[str], unmapped: set[str]) -> 
     return rows
 
 
-def _column_sets(rows: list[tuple[str, ...]]) -> list[set[str]]:
-    """Per column, the set of non-empty clusters of a sample's labels (one pass over the rows)."""
-    if not rows:
-        return [set() for _ in COLUMNS]
-    columns = [set(values) for values in zip(*rows, strict=True)]
-    for values in columns:
-        values.discard("")
-    return columns
+class _PackedTables:
+    """Each label's 12 clusters packed into one integer: column c owns a bit field at `fields[c]` with one bit
+    per distinct cluster, so a sample's 12 cluster sets are the OR of its labels' integers and all 12
+    intersections are a single AND (the parity metric's inner loop then costs a few integer operations)."""
+
+    def __init__(self, tables: OvmerTables):
+        clusters = [sorted({row[c] for row in tables.table.values()} - {""}) for c in range(len(COLUMNS))]
+        self.fields: list[tuple[int, int]] = []
+        bit_of: list[dict[str, int]] = []
+        offset = 0
+        for values in clusters:
+            self.fields.append((offset, (1 << len(values)) - 1))
+            bit_of.append({value: offset + i for i, value in enumerate(values)})
+            offset += len(values)
+        self.masks = {
+            label: sum(1 << bit_of[c][value] for c, value in enumerate(row) if value)
+            for label, row in tables.table.items()
+        }
+
+    def mask(self, value: str | list[str] | None, unmapped: set[str]) -> int:
+        packed = 0
+        for label in _parity_labels(value):
+            bits = self.masks.get(label)
+            if bits is None:
+                unmapped.add(label)
+            else:
+                packed |= bits
+        return packed
+
+
+_PACKED: dict[str, _PackedTables] = {}
+
+
+def _packed(tables: OvmerTables) -> _PackedTables:
+    if tables.sha256 not in _PACKED:
+        _PACKED[tables.sha256] = _PackedTables(tables)
+    return _PACKED[tables.sha256]
 
 
 def _score_ov_parity(refs: Values, preds: Values, tables: OvmerTables) -> dict:
     unmapped: set[str] = set()
+    packed = _packed(tables)
     precisions: list[list[float]] = [[] for _ in COLUMNS]
     recalls: list[list[float]] = [[] for _ in COLUMNS]
     for sample_id, ref in refs.items():
-        ref_sets = _column_sets(_parity_rows(tables, _parity_labels(ref), unmapped))
-        pred_sets = _column_sets(_parity_rows(tables, _parity_labels(preds.get(sample_id)), unmapped))
-        for col, ref_set in enumerate(ref_sets):
-            if not ref_set:
+        ref_mask = packed.mask(ref, unmapped)
+        pred_mask = packed.mask(preds.get(sample_id), unmapped)
+        common_mask = ref_mask & pred_mask
+        for col, (offset, field) in enumerate(packed.fields):
+            n_ref = ((ref_mask >> offset) & field).bit_count()
+            if not n_ref:  # the reference skips samples whose ground truth maps to nothing
                 continue
-            pred_set = pred_sets[col]
-            if pred_set:
-                common = len(ref_set & pred_set)
-                precisions[col].append(common / len(pred_set))
-                recalls[col].append(common / len(ref_set))
+            n_pred = ((pred_mask >> offset) & field).bit_count()
+            if n_pred:
+                common = ((common_mask >> offset) & field).bit_count()
+                precisions[col].append(common / n_pred)
+                recalls[col].append(common / n_ref)
             else:
                 precisions[col].append(0)
                 recalls[col].append(0)
