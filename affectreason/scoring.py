@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,12 @@ def _field(row: Any, fields: tuple[str, ...]) -> tuple[str | None, Any]:
     return None, None
 
 
-def _labels(row: Any, role: str, sample_id: str) -> Any:
-    """A label list (or list string) from `emotions`/`openset`/..., else labels extracted from a text field."""
+Extractor = Callable[[str], list[str]]
+
+
+def _labels(row: Any, role: str, sample_id: str, extractor: Extractor | None = None) -> Any:
+    """A label list (or list string) from `emotions`/`openset`/..., else labels extracted from a text field
+    (by the lexicon, or by `extractor` for predictions when one is given)."""
     from affectreason.taxonomy import extract_labels
 
     name, value = _field(row, _LABEL_FIELDS)
@@ -76,6 +81,8 @@ def _labels(row: Any, role: str, sample_id: str) -> Any:
         return value
     name, value = _field(row, _TEXT_FIELDS)
     if name is not None:
+        if extractor is not None and role == "prediction":
+            return extractor(str(value))
         return extract_labels(str(value))
     raise AffectReasonError(
         f"{role} {sample_id!r} has no labels (fields: {', '.join(_LABEL_FIELDS + _TEXT_FIELDS)})"
@@ -104,11 +111,11 @@ def _valence(row: Any, sample_id: str) -> float:
         ) from None
 
 
-def _sentiment(row: Any, sample_id: str) -> Any:
+def _sentiment(row: Any, sample_id: str, extractor: Extractor | None = None) -> Any:
     name, value = _field(row, _SENTIMENT_FIELDS)
     if name is not None:
         return value
-    return _labels(row, "prediction", sample_id)
+    return _labels(row, "prediction", sample_id, extractor)
 
 
 def score_records(
@@ -118,10 +125,12 @@ def score_records(
     protocol: str = "affectreason",
     wheel_dir: str | Path | None = None,
     semantic: bool = True,
+    extractor: Extractor | None = None,
 ) -> dict:
     """Score in-memory records: id -> a row dict with the file field names (`emotions`, `openset`, `label`,
     `valence`, `sentiment`, `text`, `description`, ...) or a bare value. Returns exactly the CLI's `--json`
-    object. Ids missing from `preds` count as empty predictions and are listed under `missing`."""
+    object. Ids missing from `preds` count as empty predictions and are listed under `missing`.
+    `extractor` turns free-text predictions into labels instead of the lexicon (e.g. an LLM, as the reference)."""
     from affectreason import metrics
 
     if task not in TASKS:
@@ -134,12 +143,12 @@ def score_records(
     missing = [i for i in refs if i not in preds]
     if task in ("ov", "discrete"):
         ref_values = {i: _labels(r, "reference", i) for i, r in refs.items()}
-        pred_values = {i: _labels(p, "prediction", i) for i, p in preds.items()}
+        pred_values = {i: _labels(p, "prediction", i, extractor) for i, p in preds.items()}
         scorer = metrics.score_ov if task == "ov" else metrics.score_discrete
         result = scorer(ref_values, pred_values, protocol=protocol, wheel_dir=wheel_dir, semantic=semantic)
     elif task == "sentiment":
         ref_values = {i: _valence(r, i) for i, r in refs.items()}
-        pred_values = {i: _sentiment(p, i) for i, p in preds.items()}
+        pred_values = {i: _sentiment(p, i, extractor) for i, p in preds.items()}
         result = metrics.score_sentiment(ref_values, pred_values, protocol=protocol, semantic=semantic)
     else:
         ref_values = {i: _text_record(r, "reference", i) for i, r in refs.items()}
@@ -158,11 +167,28 @@ def score_files(
     protocol: str = "affectreason",
     wheel_dir: str | Path | None = None,
     semantic: bool = True,
+    extractor: Extractor | None = None,
 ) -> dict:
     """Read REF and PRED files and score them (the library function behind `affectreason score`)."""
     refs = read_records(ref_path, "reference")
     preds = read_records(pred_path, "prediction")
-    return score_records(task, refs, preds, protocol=protocol, wheel_dir=wheel_dir, semantic=semantic)
+    return score_records(
+        task, refs, preds, protocol=protocol, wheel_dir=wheel_dir, semantic=semantic, extractor=extractor
+    )
+
+
+def llm_extractor(endpoint: str, model: str | None = None, api_key: str | None = None) -> Extractor:
+    """The reference's LLM label extraction through any OpenAI-compatible endpoint, at temperature 0."""
+    from affectreason.taxonomy import extract_labels_llm
+
+    if model is None:
+        from openai import OpenAI, OpenAIError
+
+        try:
+            model = OpenAI(base_url=endpoint, api_key=api_key or "EMPTY").models.list().data[0].id
+        except (OpenAIError, IndexError) as exc:
+            raise AffectReasonError(f"cannot list the models at {endpoint}: {exc}".splitlines()[0]) from None
+    return lambda text: extract_labels_llm(text, model, endpoint, api_key=api_key or "EMPTY")
 
 
 def to_json(result: dict) -> str:

@@ -22,11 +22,25 @@ def score(
     semantic: bool = typer.Option(
         True, "--semantic/--no-semantic", help="Map unknown words by sentence embedding (default protocol)."
     ),
+    extractor_endpoint: str = typer.Option(
+        None,
+        "--extractor-endpoint",
+        help="Extract labels from free-text predictions with an LLM at this URL.",
+    ),
+    extractor_model: str = typer.Option(
+        None, "--extractor-model", help="Model name at --extractor-endpoint."
+    ),
+    extractor_api_key: str = typer.Option(None, "--extractor-api-key", envvar="AFFECTREASON_EXTRACTOR_KEY"),
 ) -> None:
     """Score predictions against references: emotion-wheel set metrics, hit rate, sentiment F1, cue matching."""
-    from affectreason.scoring import render_table, score_files, to_json
+    from affectreason.scoring import llm_extractor, render_table, score_files, to_json
 
-    result = score_files(task, ref, pred, protocol=protocol, wheel_dir=wheel_dir, semantic=semantic)
+    extractor = None
+    if extractor_endpoint:
+        extractor = llm_extractor(extractor_endpoint, extractor_model, extractor_api_key)
+    result = score_files(
+        task, ref, pred, protocol=protocol, wheel_dir=wheel_dir, semantic=semantic, extractor=extractor
+    )
     text = to_json(result)
     if out is not None:
         try:
