@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout-per-family", type=int, default=4)
     parser.add_argument("--sft-format-steps", type=int, default=150)
     parser.add_argument("--grpo-steps", type=int, default=150)
-    parser.add_argument("--sft-partial-steps", type=int, default=60)
+    parser.add_argument("--sft-partial-steps", type=int, default=25)
     parser.add_argument("--rl-steps", type=int, default=40)
     parser.add_argument("--dpo-steps", type=int, default=40)
     parser.add_argument("--prompts", type=int, default=4, help="clips per GRPO step")
