@@ -222,6 +222,15 @@ class Backbone(ABC):
             labels[row, span] = ids[row, span]
         return labels
 
+    def video_kwargs(self, frames: np.ndarray, fps: float) -> dict[str, Any]:
+        """Processor video kwargs that keep the clip loader's frames as they are: no resampling, no resizing."""
+        return {
+            "fps": fps,
+            "do_sample_frames": False,
+            "size": self.frame_size_kwargs([frames]),
+            "cap_pixels_per_frame": False,  # the clip loader already chose the resolution
+        }
+
     def frame_size_kwargs(self, frames: list[np.ndarray]) -> dict[str, int]:
         """Pixel limits that keep the clip's own resolution (the processor's defaults would resize it)."""
         factor = self.vision_factor()

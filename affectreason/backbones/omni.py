@@ -62,12 +62,7 @@ class OmniBackbone(Backbone):
         kwargs: dict[str, Any] = {"return_tensors": "pt"}
         if media.frames is not None:
             kwargs["videos"] = [media.frames]
-            kwargs["videos_kwargs"] = {
-                "fps": media.fps,
-                "do_sample_frames": False,
-                "size": self.frame_size_kwargs([media.frames]),
-                "cap_pixels_per_frame": False,  # the clip loader already chose the resolution
-            }
+            kwargs["videos_kwargs"] = self.video_kwargs(media.frames, media.fps)
         if media.audio is not None:
             kwargs["audio"] = [media.audio]
         if media.audio_in_video:

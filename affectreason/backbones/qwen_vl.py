@@ -23,10 +23,7 @@ class QwenVLBackbone(Backbone):
         if media.frames is not None:
             kwargs["videos"] = [media.frames]
             kwargs["videos_kwargs"] = {
-                "fps": media.fps,
-                "do_sample_frames": False,
-                "size": self.frame_size_kwargs([media.frames]),
-                "cap_pixels_per_frame": False,
+                **self.video_kwargs(media.frames, media.fps),
                 # Temporal positions come from the metadata's frame rate (24 fps when it is absent).
                 "video_metadata": [{"total_num_frames": len(media.frames), "fps": media.fps}],
             }
