@@ -127,6 +127,19 @@ def _qwen_media_processors(merge_size: int = 2):
     return Qwen2VLImageProcessor(**kwargs, **sizes), Qwen2VLVideoProcessor(**kwargs, **sizes)
 
 
+def _tiny_audio(hidden: int, **extra) -> dict:
+    """A one-layer Whisper-style audio tower config projecting to the language model's width."""
+    return {
+        "num_mel_bins": 128,
+        "encoder_layers": 1,
+        "encoder_attention_heads": 2,
+        "encoder_ffn_dim": 64,
+        "d_model": 32,
+        "output_dim": hidden,
+        **extra,
+    }
+
+
 def _omni_tokenizer(tokens: dict[str, str]):
     """The tokenizer, its media token ids and chat template of an omni family, from its media token names."""
     template = (
@@ -172,16 +185,7 @@ def _build_qwen2_5_omni(seed: int):
     tokenizer, ids, template = _omni_tokenizer(tokens)
     hidden = 64
     config = Qwen2_5OmniThinkerConfig(
-        audio_config={
-            "num_mel_bins": 128,
-            "encoder_layers": 1,
-            "encoder_attention_heads": 2,
-            "encoder_ffn_dim": 64,
-            "d_model": 32,
-            "output_dim": hidden,
-            "n_window": 100,
-            "max_source_positions": 1500,
-        },
+        audio_config=_tiny_audio(hidden, n_window=100, max_source_positions=1500),
         vision_config={
             "depth": 1,
             "hidden_size": 32,
@@ -229,15 +233,7 @@ def _build_qwen3_omni(seed: int):
     tokenizer, ids, template = _omni_tokenizer(tokens)
     hidden = 64
     config = Qwen3OmniMoeThinkerConfig(
-        audio_config={
-            "num_mel_bins": 128,
-            "encoder_layers": 1,
-            "encoder_attention_heads": 2,
-            "encoder_ffn_dim": 64,
-            "d_model": 32,
-            "output_dim": hidden,
-            "downsample_hidden_size": 16,
-        },
+        audio_config=_tiny_audio(hidden, downsample_hidden_size=16),
         vision_config={
             "depth": 2,
             "hidden_size": 32,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from affectreason.commands import options
 from affectreason.paths import suites_dir
 
 bench_app = typer.Typer(
@@ -27,17 +28,11 @@ def run(
         ..., "--data-root", help="The `dataset/` folder holding the dataset folders."
     ),
     out: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/bench-SUITE)."),
-    model: str = typer.Option(
-        None, "--model", "-m", help="Hub id or local checkpoint (default: Qwen2.5-Omni-3B)."
-    ),
-    adapter: str = typer.Option(None, "--adapter", help="A peft adapter folder (or a served adapter name)."),
-    engine: str = typer.Option("hf", "--engine", help="hf (in process), vllm (offline) or openai."),
-    endpoint: str = typer.Option(
-        None, "--endpoint", help="An OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1."
-    ),
-    api_key: str = typer.Option(
-        None, "--api-key", envvar="AFFECTREASON_API_KEY", help="API key for --endpoint."
-    ),
+    model: str = options.MODEL,
+    adapter: str = options.ADAPTER,
+    engine: str = options.ENGINE,
+    endpoint: str = options.ENDPOINT,
+    api_key: str = options.API_KEY,
     datasets: str = typer.Option(
         None, "--datasets", help="Only these datasets, comma-separated (e.g. mer2023,meld)."
     ),
@@ -52,21 +47,19 @@ def run(
     wheel_dir: Path = typer.Option(
         None, "--wheel-dir", help="Published wheel files, for --protocol mer-unibench."
     ),
-    batch_size: int = typer.Option(4, "--batch-size", help="Clips generated together."),
-    frames: int = typer.Option(16, "--frames", help="Frames sampled uniformly per clip."),
-    fps: float = typer.Option(None, "--fps", help="Sample at this rate instead of a fixed count."),
-    max_frames: int = typer.Option(64, "--max-frames", help="Cap on sampled frames."),
-    max_pixels: int = typer.Option(360 * 640, "--max-pixels", help="Cap on pixels per frame."),
-    temperature: float = typer.Option(0.0, "--temperature", help="0 means greedy decoding (the default)."),
-    top_p: float = typer.Option(1.0, "--top-p"),
-    max_new_tokens: int = typer.Option(512, "--max-new-tokens"),
-    seed: int = typer.Option(None, "--seed", help="Seed for sampled decoding."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto, bf16, fp16 or fp32."),
-    quantization: str = typer.Option(None, "--quantization", "-q", help="4bit or 8bit (bitsandbytes)."),
-    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:1 … (default: best available)."),
-    trust_remote_code: bool = typer.Option(
-        False, "--trust-remote-code", help="Allow model code from the hub."
-    ),
+    batch_size: int = options.BATCH_SIZE,
+    frames: int = options.FRAMES,
+    fps: float = options.FPS,
+    max_frames: int = options.MAX_FRAMES,
+    max_pixels: int = options.MAX_PIXELS,
+    temperature: float = options.TEMPERATURE,
+    top_p: float = options.TOP_P,
+    max_new_tokens: int = options.MAX_NEW_TOKENS,
+    seed: int = options.SEED,
+    dtype: str = options.DTYPE,
+    quantization: str = options.QUANTIZATION,
+    device: str = options.DEVICE,
+    trust_remote_code: bool = options.TRUST_REMOTE_CODE,
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
     attribution: bool = typer.Option(
         False, "--attribution", help="Also run video-, audio- and text-only ablations per sample."
