@@ -114,19 +114,19 @@ def serve(
 
     if len(options.adapters) > 1:
         raise AffectReasonError("the in-process server holds one adapter; serve several with --engine vllm")
-    from affectreason.backbones.base import load_backbone
-    from affectreason.engines.hf import HFEngine
+    from affectreason.pipeline import create_engine
     from affectreason.serve.server import build_app, run
 
-    adapter = next(iter(options.adapters.values()), None)
-    backbone = load_backbone(
-        model,
-        adapter=adapter,
+    engine = create_engine(
+        "hf",
+        model=model,
+        adapter=next(iter(options.adapters.values()), None),
         dtype=dtype,
         quantization=quantization,
         device=device,
         trust_remote_code=trust_remote_code,
+        batch_size=options.max_batch_size,
     )
-    app = build_app(HFEngine(backbone, batch_size=options.max_batch_size), options)
+    app = build_app(engine, options)
     run(app, options.host, options.port)
     return 0
