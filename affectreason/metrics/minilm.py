@@ -47,9 +47,8 @@ class MiniLM:
         self.layers = int(config["num_hidden_layers"])
         self.eps = float(config.get("layer_norm_eps", 1e-12))
         self.dim = int(config["hidden_size"])
-        # Copies: the loaded buffers can be unaligned, which sends numpy's matmul down a slow non-BLAS path.
         tensors = load_file(str(folder / "model.safetensors"))
-        self.w = {k.removeprefix("bert."): np.array(v, copy=True) for k, v in tensors.items()}
+        self.w = {k.removeprefix("bert."): v for k, v in tensors.items()}
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(MAX_TOKENS)

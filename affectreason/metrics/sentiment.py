@@ -8,6 +8,7 @@ import numpy as np
 from affectreason.errors import AffectReasonError
 from affectreason.metrics.ov import check_protocol
 from affectreason.taxonomy import normalise_labels, sentiment_of
+from affectreason.taxonomy.lexicon import read_many
 
 _SIGN = {"positive": 1, "negative": -1}
 _WRONG = -1  # the class of a failed prediction in the default protocol: matches no reference class
@@ -59,6 +60,7 @@ def score_sentiment(
     `failed_counted_as` says which reading was used."""
     check_protocol(protocol, wheel_dir, need_wheels=False)
     parity = protocol == "mer-unibench"
+    read_many([p for p in preds.values() if not isinstance(p, str)], semantic=semantic)
     y_true, y_pred = [], []
     failed = 0
     for sample_id, ref in refs.items():

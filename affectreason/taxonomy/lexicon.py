@@ -126,6 +126,16 @@ def _is_antonym_form(wheel: Wheel, phrase: str) -> bool:
     return False
 
 
+def _cache_tag(semantic: bool) -> str:
+    rules = f"semantic {SEMANTIC_THRESHOLD} {SEMANTIC_MARGIN}" if semantic else "lexicon only"
+    return f"rules {_RULES_VERSION}, {rules}"
+
+
+def _fallback_phrase(key: str) -> str:
+    """What the embedding fallback embeds for a label key: the key without modifier words."""
+    return " ".join(t for t in key.split() if t not in _MODIFIERS) or key
+
+
 @lru_cache(maxsize=65536)
 def _match_key(key: str, wheel_name: str, semantic: bool) -> tuple[str | None, str, float | None]:
     wheel = load_wheel(wheel_name)
@@ -139,9 +149,7 @@ def _match_key(key: str, wheel_name: str, semantic: bool) -> tuple[str | None, s
         return None, "negated", None
     from affectreason.taxonomy.semantic import recall_resolved, remember_resolved
 
-    tag = f"rules {_RULES_VERSION}, " + (
-        f"semantic {SEMANTIC_THRESHOLD} {SEMANTIC_MARGIN}" if semantic else "lexicon only"
-    )
+    tag = _cache_tag(semantic)
     known = recall_resolved(wheel_name, tag, key)
     if known is not None:
         return known[0], known[1], known[2]
@@ -167,7 +175,7 @@ def _read_unknown(
             word = _lookup_form(wheel, token)
             if word is not None:
                 return word, "modifier", None
-    phrase = " ".join(content) or key
+    phrase = _fallback_phrase(key)
     if semantic and not _is_antonym_form(wheel, phrase):
         from affectreason.taxonomy.semantic import nearest_form
 
@@ -197,3 +205,25 @@ def analyse_labels(
 def _analyse(labels: str | tuple[str, ...] | None, wheel: str, semantic: bool) -> tuple[LabelMatch, ...]:
     # scorers read each label list once per level and side: split and clean it once
     return tuple(match_label(label, wheel, semantic) for label in split_labels(labels))
+
+
+def read_many(label_lists: list, wheel: str = "default", semantic: bool = True) -> None:
+    """Read the labels of many label lists ahead of scoring, embedding every label that needs the semantic
+    fallback in one batch (a corpus with hundreds of unknown words costs one batched pass, not one per word)."""
+    if semantic:
+        from affectreason.taxonomy.semantic import embed, recall_resolved
+
+        w, tag = load_wheel(wheel), _cache_tag(True)
+        keys = {clean_label(x) for labels in label_lists for x in split_labels(labels)}
+        pending = [
+            _fallback_phrase(k)
+            for k in sorted(keys)
+            if k not in w.forms
+            and _match_key(k, wheel, False)[1] == "unmapped"  # lexicon only: cheap, and cached
+            and recall_resolved(wheel, tag, k) is None
+            and not _is_antonym_form(w, _fallback_phrase(k))
+        ]
+        if pending:
+            embed(pending)  # fills the embedder's per-phrase cache
+    for labels in label_lists:
+        analyse_labels(labels, wheel, semantic)
