@@ -4,7 +4,7 @@
 Why not sentence-transformers: it pulls in torch (about 18 s and 1.5 GB on first use), and `affectreason score`
 is a light-layer command that must stay fast; a six-layer BERT forward on a few short phrases is a handful of
 matrix products. The output matches sentence-transformers' (mean pooling over tokens, L2-normalised) to about
-1e-6 (tests/test_minilm.py)."""
+1e-6 (tests/test_semantic_fallback.py)."""
 
 from __future__ import annotations
 
