@@ -29,9 +29,23 @@ def _dig(result: dict[str, Any], path: str, dataset: str) -> float | None:
 def _prediction(task: str, record: dict[str, Any]) -> dict[str, Any]:
     """What the score library reads from one prediction record: the emotions, and for EMER the full text."""
     pred: dict[str, Any] = {"emotions": record.get("emotions") or []}
-    if task == "emer":
+    if task in ("emer", "choice", "multilabel", "reason"):
         pred["text"] = record.get("raw") or ""
+    if task == "reason":
+        pred["reasoning"] = record.get("reasoning") or ""
     return pred
+
+
+def judged_scores(spec: DatasetSpec, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The judge's scores for a dataset whose records carry judge replies (`--judge-endpoint`), else None."""
+    from affectreason.metrics import cot_scores, laughter_scores
+
+    replies = [r["judge"] for r in records if isinstance(r.get("judge"), dict)]
+    if not replies or spec.judge is None:
+        return None
+    if spec.judge == "mme_cot":
+        return cot_scores([j.get("score") for j in replies])
+    return laughter_scores(replies)
 
 
 def score_dataset(
@@ -45,6 +59,10 @@ def score_dataset(
     scores = {DEFAULT_PROTOCOL: score_records(spec.task, refs, preds, protocol=DEFAULT_PROTOCOL)}
     if protocol != DEFAULT_PROTOCOL:
         scores[protocol] = score_records(spec.task, refs, preds, protocol=protocol, wheel_dir=wheel_dir)
+    judged = judged_scores(spec, records)
+    if judged is not None:
+        for result in scores.values():
+            result["judge"] = judged
     return scores
 
 
@@ -61,10 +79,26 @@ def dataset_scorer(
     return score
 
 
-def _mean(values: list[float | None]) -> float | None:
+def _mean(values: list[float | None], weights: list[int] | None = None) -> float | None:
+    """The plain mean, or weighted (`weights`: samples per dataset, for a pooled suite score)."""
     if not values or any(v is None for v in values):
         return None
-    return sum(values) / len(values)  # type: ignore[arg-type]
+    weights = weights or [1] * len(values)
+    return sum(v * w for v, w in zip(values, weights, strict=True)) / sum(weights)  # type: ignore[operator]
+
+
+def _judged_overall(suite: Suite, by_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """`{"judge": ...}`: MME-Emotion's overall judged scores pooled over every judged sample, else `{}`."""
+    from affectreason.metrics import cot_scores
+
+    replies = [
+        r["judge"].get("score")
+        for spec in suite.datasets
+        if spec.judge == "mme_cot"
+        for r in by_dataset.get(spec.name, [])
+        if isinstance(r.get("judge"), dict)
+    ]
+    return {"judge": cot_scores(replies)} if replies else {}
 
 
 def compute_results(
@@ -99,6 +133,7 @@ def compute_results(
             "errors": sum(bool(r.get("error")) for r in rows),
             "scores": scores,
         }
+    weights = [d["n"] for d in datasets.values()] if suite.mean == "samples" else None
     complete = all(d["n"] >= d["selected"] for d in datasets.values()) and len(datasets) == len(
         manifest.get("datasets", datasets)
     )
@@ -108,8 +143,10 @@ def compute_results(
         "protocol": protocol,
         "datasets": datasets,
         **attribution_section(suite, records, protocol, wheel_dir),
-        "mean": _mean([d["main"] for d in datasets.values()]),
-        "mean_default": _mean([d["main_default"] for d in datasets.values()]),
+        **_judged_overall(suite, by_dataset),
+        "mean": _mean([d["main"] for d in datasets.values()], weights),
+        "mean_default": _mean([d["main_default"] for d in datasets.values()], weights),
+        "mean_over": suite.mean,
         "all_datasets": len(datasets) == len(suite.datasets),
         "complete": complete,
         "manifest": manifest,
@@ -147,7 +184,8 @@ def render_markdown(suite: Suite, results: dict[str, Any]) -> str:
         "",
         f"- model: `{m.get('model')}`, adapter: `{m.get('adapter')}`, engine: `{m.get('engine')}`",
         f"- prompt: `{m.get('prompt_version')}`, decoding: `{json.dumps(m.get('decoding'), sort_keys=True)}`",
-        f"- protocol: `{results['protocol']}` (main metric per dataset, x100); "
+        f"- protocol: `{results['protocol']}` (main metric per dataset, x100"
+        + ("; the mean is pooled over samples); " if results.get("mean_over") == "samples" else "); ")
         + (
             "all datasets run"
             if results["all_datasets"]
@@ -191,6 +229,7 @@ def render_markdown(suite: Suite, results: dict[str, Any]) -> str:
             f"| {d['title']} | {d['task']} | `{d['metric']}` | {n} | {parity}{_pct(d['main_default'])} | "
             f"{100 * d['parse_fail_rate']:.1f}% | {d['errors']} |"
         )
+    lines += _judged_markdown(results)
     if results.get("attribution"):
         from affectreason.attribution_report import corpus_markdown
 
@@ -202,6 +241,28 @@ def render_markdown(suite: Suite, results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _judged_markdown(results: dict[str, Any]) -> list[str]:
+    """The judge's scores per dataset (and pooled), x100 for MME-Emotion's 0-1 scores, as rated for laughter."""
+    rows = [
+        (d["title"], d["scores"][DEFAULT_PROTOCOL]["judge"])
+        for d in results["datasets"].values()
+        if "judge" in d["scores"][DEFAULT_PROTOCOL]
+    ]
+    if results.get("judge"):
+        rows.append(("**overall (pooled)**", results["judge"]))
+    if not rows:
+        return []
+    m = results["manifest"].get("judge") or {}
+    lines = ["", f"## Judged scores (judge `{m.get('model')}` at `{m.get('endpoint')}`, temperature 0)", ""]
+    lines += ["| Dataset | Recognition | Reasoning | CoT | Logical (0-5) | Multimodal (0-5) | n judged |"]
+    lines += ["|---|---:|---:|---:|---:|---:|---:|"]
+    for title, j in rows:
+        cells = [_pct(j.get(k)) if k in j else "–" for k in ("recognition", "reasoning", "cot")]
+        cells += [f"{j[k]:.2f}" if k in j else "–" for k in ("logical", "multimodal")]
+        lines.append(f"| {title} | " + " | ".join(cells) + f" | {j['n']} |")
+    return lines
 
 
 def _reference_families(spec_task: str, reference: dict[str, Any]) -> list[str]:

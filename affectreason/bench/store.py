@@ -103,6 +103,7 @@ COMPATIBLE_KEYS = (
     "sampling",
     "data_files",
     "attribution",
+    "judge",
 )
 
 
