@@ -27,7 +27,12 @@ class JudgeOptions:
 
     def manifest(self, model: str | None = None) -> dict[str, Any]:
         """What a run records about its judge (and what must agree to resume or merge): never the key."""
-        return {"endpoint": self.endpoint.rstrip("/"), "model": model or self.model, "temperature": 0.0}
+        return {
+            "endpoint": self.endpoint.rstrip("/"),
+            "model": model or self.model,
+            "temperature": 0.0,
+            "max_tokens": self.max_tokens,
+        }
 
 
 class Judge:
@@ -44,13 +49,10 @@ class Judge:
             timeout=timeout,
             max_retries=max_retries,
         )
-        self.model = options.model or self._first_model()
-
-    def _first_model(self) -> str:
-        models = self._call(lambda: list(self.client.models.list()))
+        models = self._call(lambda: [m.id for m in self.client.models.list()])  # reachable before any work
         if not models:
-            raise AffectReasonError(f"judge endpoint {self.options.endpoint} serves no models")
-        return models[0].id
+            raise AffectReasonError(f"judge endpoint {options.endpoint} serves no models")
+        self.model = options.model or models[0]
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         import openai

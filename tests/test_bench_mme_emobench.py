@@ -306,3 +306,69 @@ def test_shards_merge_into_the_unsharded_run(suite, reference_runs, tiny_qwen2_5
     assert main(["bench", "merge", str(merged), str(tmp_path / "s1"), str(tmp_path / "s2")]) == 0
     assert _texts(merged) == _texts(reference_runs[suite])
     assert _scores(merged) == _scores(reference_runs[suite])
+
+
+@pytest.fixture(scope="module")
+def judge_server(tiny_qwen2_5_omni):
+    from affectreason.backbones.base import load_backbone
+    from affectreason.engines.hf import HFEngine
+    from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
+
+    engine = HFEngine(load_backbone(str(tiny_qwen2_5_omni), device="cpu"), batch_size=4)
+    with BackgroundServer(build_app(engine, ServeOptions(served_model_name="judge"))) as server:
+        yield server
+
+
+def test_the_judge_path_keeps_raw_replies_and_scores_them_as_the_official_scripts(
+    tiny_qwen2_5_omni, roots, judge_server, tmp_path, capsys
+):
+    from affectreason.judge import Judge, JudgeOptions
+    from affectreason.metrics import cot_scores, laughter_scores
+    from affectreason.prompts import load_prompt
+
+    judged = ["--judge-endpoint", judge_server.url, "--judge-model", "judge", "--judge-max-tokens", "24"]
+    mme = _args("mme-emotion", tiny_qwen2_5_omni, roots["mme-emotion"], tmp_path / "mme", *judged)
+    mme[mme.index("--datasets") + 1] = "er_lab"
+    assert main(mme) == 0
+    manifest = json.loads((tmp_path / "mme" / "run.json").read_text())
+    assert manifest["judge"] == {
+        "endpoint": judge_server.url,
+        "model": "judge",
+        "temperature": 0.0,
+        "max_tokens": 24,
+    }
+    records = list(_predictions(tmp_path / "mme").values())
+    assert len(records) == 3 and all(set(r["judge"]) == {"model", "steps", "score"} for r in records)
+    judge = Judge(JudgeOptions(judge_server.url, "judge", max_tokens=24))
+    first = records[0]
+    # The stored replies are the judge's own, at temperature 0: asking again gives the same text.
+    assert first["judge"]["steps"] == judge.ask(
+        load_prompt("judge_mme_steps").fill({"response": first["raw"]}).text
+    )
+    results = json.loads((tmp_path / "mme" / "results.json").read_text())
+    expected = cot_scores([r["judge"]["score"] for r in sorted(records, key=lambda r: r["id"])])
+    assert results["datasets"]["er_lab"]["scores"]["affectreason"]["judge"] == expected
+    assert results["judge"] == expected and expected["n"] + expected["unparsed"] == 3
+    assert "## Judged scores (judge `judge`" in (tmp_path / "mme" / "results.md").read_text()
+    # Resuming the judged run without the judge is refused rather than mixing judged and unjudged records.
+    plain = [a for a in mme if a not in judged]
+    assert main(plain) == 2 and "judge" in capsys.readouterr().err
+    # An unreachable judge is a one-line error before the model loads or anything is written.
+    closed = ["--judge-endpoint", "http://127.0.0.1:9/v1", "--judge-model", "judge"]
+    assert main([*plain[: plain.index("--out") + 1], str(tmp_path / "none"), *plain[plain.index("--out") + 2 :],
+                 *closed]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot reach the judge" in err
+    assert not (tmp_path / "none" / "predictions.jsonl").exists()
+
+    emobench = _args("emobench-m", tiny_qwen2_5_omni, roots["emobench-m"], tmp_path / "eb", *judged)
+    emobench[emobench.index("--datasets") + 1] = "mustard,smile"
+    assert main(emobench) == 0
+    records = _predictions(tmp_path / "eb")
+    assert "judge" not in records[("mustard", "mustard/1_60.mp4")]  # classification needs no judge
+    smile = [r for (d, _), r in sorted(records.items()) if d == "smile"]
+    assert all(set(r["judge"]) == {"model", "logical", "multimodal"} for r in smile)
+    results = json.loads((tmp_path / "eb" / "results.json").read_text())
+    assert results["datasets"]["smile"]["scores"]["affectreason"]["judge"] == laughter_scores(
+        [r["judge"] for r in smile]
+    )

@@ -254,9 +254,9 @@ def generate_pending(
     batches = [(scan.spec.name, b) for scan, selected in plan for b in _batches(selected, size, done)]
     if not batches:
         return 0
-    engine = engine_factory()
     kinds = {scan.spec.name: scan.spec.judge for scan, _ in plan}
-    judge = Judge(options.judge) if options.judge and any(kinds.values()) else None
+    judge = Judge(options.judge) if options.judge and any(kinds.values()) else None  # unreachable: fail first
+    engine = engine_factory()
     load_options = replace(options.describe, subtitle=None)
 
     def load(sample: Sample):

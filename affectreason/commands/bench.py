@@ -71,6 +71,7 @@ def run(
         help="An OpenAI-compatible judge for the judged scores (MME-Emotion, EmoBench-M).",
     ),
     judge_model: str = typer.Option(None, "--judge-model", help="The judge's model (default: its first)."),
+    judge_max_tokens: int = typer.Option(512, "--judge-max-tokens", help="Longest judge reply."),
     judge_api_key: str = typer.Option(
         None, "--judge-api-key", envvar="AFFECTREASON_JUDGE_API_KEY", help="API key for --judge-endpoint."
     ),
@@ -92,7 +93,7 @@ def run(
         datasets=_datasets(datasets), limit=limit, shard=parse_shard(shard), resume=resume, protocol=protocol,
         wheel_dir=str(wheel_dir) if wheel_dir else None, model=model or endpoint or DEFAULT_MODEL, adapter=adapter,
         engine="openai" if endpoint else engine, progress=not quiet, attribution=attribution,
-        judge=JudgeOptions(judge_endpoint, judge_model, judge_api_key) if judge_endpoint else None,
+        judge=JudgeOptions(judge_endpoint, judge_model, judge_api_key, judge_max_tokens) if judge_endpoint else None,
     )  # fmt: skip
     if attribution:  # a clip's ablations share its engine batch
         from affectreason.attribution import RUNS_PER_CLIP
