@@ -176,6 +176,7 @@ def _score_closed(task: str, refs: dict[str, Any], preds: dict[str, Any], semant
     `text`. With `clue` texts in the references (MME-Emotion's audio clues), also the offline reasoning proxy:
     acoustic cue matching of each prediction against its clue."""
     from affectreason import metrics
+    from affectreason.rationale import parse_rationale
 
     ref_values, pred_values = {}, {}
     for i, r in refs.items():
@@ -186,11 +187,12 @@ def _score_closed(task: str, refs: dict[str, Any], preds: dict[str, Any], semant
         row = p if isinstance(p, dict) else {"text": str(p)}
         answers = row.get("emotions")
         text = str(row.get("text") or row.get("raw") or "")
-        if answers is None:
-            answers = [text] if text else []
+        if answers is None:  # free text: its canonical answer, else the whole text as one answer
+            answers = parse_rationale(text).emotions or ([text] if text else [])
         pred_values[i] = {"emotions": [str(a) for a in answers], "text": text}
     scorer = metrics.score_choice if task == "choice" else metrics.score_multilabel
     result = scorer(ref_values, pred_values)
+    result["protocol"] = "affectreason"  # one protocol: the reference's own extraction is under `first_match`
     clued = [i for i, r in refs.items() if isinstance(r, dict) and r.get("clue")]
     if clued and semantic:
         pairs = [
@@ -272,6 +274,15 @@ def render_table(task: str, result: dict) -> str:
     if "weighted_f1" in result:
         lines.append(f"{'weighted_f1':<22}{_fmt(result['weighted_f1']):>9}")
         lines.append(f"{'accuracy':<22}{_fmt(result['accuracy']):>9}")
+    if "recognition" in result:
+        lines.append(f"{'recognition':<22}{_fmt(result['recognition']):>9}")
+        if "f1" in result:
+            lines.append(f"{'f1':<22}{_fmt(result['f1']):>9}")
+        if "first_match" in result:
+            first = result["first_match"]
+            lines.append(f"{'first-match accuracy':<22}{_fmt(first['accuracy']):>9}  ({first['invalid']} invalid)")
+    if "similarity" in result:
+        lines.append(f"{'similarity':<22}{_fmt(result['similarity']):>9}")
     if "cues" in result:
         lines.append(f"{'cues':<22}{'soft F1':>9}{'match P':>9}{'match R':>9}{'match F1':>9}{'n':>6}")
         for name, m in result["cues"].items():

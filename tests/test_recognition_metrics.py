@@ -1,5 +1,7 @@
 """Closed-set recognition scores and the judged scores against values worked out by hand."""
 
+import json
+
 import pytest
 
 from affectreason.metrics import (
@@ -140,3 +142,25 @@ def test_laughter_scores_by_hand():
         {"logical": "I refuse", "multimodal": "Multimodal Content Association Dimension: 5"},
     ]
     assert laughter_scores(replies) == {"logical": 2.0, "multimodal": 4.0, "total": 6.0, "n": 2}
+
+
+def test_the_score_command_reads_closed_set_files(tmp_path, capsys):
+    from affectreason.cli import main
+
+    ref, pred = tmp_path / "ref.jsonl", tmp_path / "pred.jsonl"
+    rows = [
+        {"id": "a", "label": "anger,disgust", "label_set": MAFW},
+        {"id": "b", "label": "fear", "label_set": MAFW},
+    ]
+    ref.write_text("\n".join(json.dumps(r) for r in rows))
+    preds = [
+        {"id": "a", "emotions": ["angry", "disgusted"]},
+        {"id": "b", "text": "It is hard to say. <answer>\nEmotions: fear, sadness\n</answer>"},
+    ]
+    pred.write_text("\n".join(json.dumps(r) for r in preds))
+    assert main(["score", "--task", "multilabel", "--ref", str(ref), "--pred", str(pred), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # a: exact set; b: {fear, sadness} vs {fear}: P 1/2, R 1, F1 2/3.
+    assert result["set_match"] == 0.5 and result["f1"] == pytest.approx((1 + 2 / 3) / 2)
+    assert main(["score", "--task", "choice", "--ref", str(ref), "--pred", str(pred), "--no-semantic"]) == 0
+    assert "first-match accuracy" in capsys.readouterr().out
