@@ -280,7 +280,9 @@ def render_table(task: str, result: dict) -> str:
             lines.append(f"{'f1':<22}{_fmt(result['f1']):>9}")
         if "first_match" in result:
             first = result["first_match"]
-            lines.append(f"{'first-match accuracy':<22}{_fmt(first['accuracy']):>9}  ({first['invalid']} invalid)")
+            lines.append(
+                f"{'first-match accuracy':<22}{_fmt(first['accuracy']):>9}  ({first['invalid']} invalid)"
+            )
     if "similarity" in result:
         lines.append(f"{'similarity':<22}{_fmt(result['similarity']):>9}")
     if "cues" in result:

@@ -372,3 +372,20 @@ def test_the_judge_path_keeps_raw_replies_and_scores_them_as_the_official_script
     assert results["datasets"]["smile"]["scores"]["affectreason"]["judge"] == laughter_scores(
         [r["judge"] for r in smile]
     )
+
+
+def test_limit_and_attribution_work_on_the_new_suites(tiny_qwen2_5_omni, roots, tmp_path):
+    args = _args(
+        "mme-emotion", tiny_qwen2_5_omni, roots["mme-emotion"], tmp_path, "--limit", "1", "--attribution"
+    )
+    args[args.index("--datasets") + 1] = "er_lab,ml_er"
+    assert main(args) == 0
+    records = _predictions(tmp_path)
+    assert sorted(records) == [
+        ("er_lab", "IEMOCAP/video/Ses05M_script01_1_F034.mp4"),
+        ("ml_er", "MAFW/video/03419.mp4"),
+    ]
+    assert all(record["attribution"]["modalities"] for record in records.values())
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["manifest"]["limit"] == 1 and {d["n"] for d in results["datasets"].values()} == {1}
+    assert results["attribution"] and "## Modality attribution" in (tmp_path / "results.md").read_text()
