@@ -389,3 +389,15 @@ def test_limit_and_attribution_work_on_the_new_suites(tiny_qwen2_5_omni, roots, 
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["manifest"]["limit"] == 1 and {d["n"] for d in results["datasets"].values()} == {1}
     assert results["attribution"] and "## Modality attribution" in (tmp_path / "results.md").read_text()
+
+
+@pytest.mark.parametrize("suite", list(SUITES))
+def test_synthetic_data_roots_cover_every_dataset_of_the_new_suites(suite, tmp_path):
+    from affectreason.bench.adapters import check_data
+    from affectreason.bench.suites import load_suite
+    from affectreason.bench.synthetic import write_data_root
+
+    spec = load_suite(suite)
+    scans = check_data(list(spec.datasets), write_data_root(spec, tmp_path, n=2))
+    assert [(s.spec.name, len(s.samples)) for s in scans] == [(d.name, 2) for d in spec.datasets]
+    assert all(s.samples[0].video is not None and s.samples[0].video.is_file() for s in scans)
