@@ -23,7 +23,8 @@ def _datasets(value: str | None) -> list[str] | None:
 
 def run(
     suite: str = typer.Argument(
-        ..., help="A packaged suite (mer-unibench, ov-mer, emer) or a suite YAML file."
+        ...,
+        help="A packaged suite (mer-unibench, ov-mer, emer, mme-emotion, emobench-m) or a suite YAML file.",
     ),
     data_root: Path = typer.Option(
         ..., "--data-root", help="The `dataset/` folder holding the dataset folders."
