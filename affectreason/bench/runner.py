@@ -224,7 +224,7 @@ def describe_samples(
     prompt: Prompt,
 ) -> list[dict[str, Any]]:
     """One record per (sample, clip): a prompt with placeholders is filled per sample, and the samples that
-    share the filled text go to the model together."""  # fmt: skip
+    share the filled text go to the model together."""
     clips = [c for _, c in pairs]
     if not prompt.fields:
         return describe_batch(clips, engine, options.describe, prompt)
