@@ -236,6 +236,7 @@ def test_mme_emotion_run_scores_recognition_offline(reference_runs, tiny_qwen2_5
     table = (out / "results.md").read_text()
     assert "| best of 20 MLLMs (GPT-4o-judged recognition, arXiv 2508.09210 abstract) (published) |" in table
     assert "pooled over samples" in table and "Plotly.newPlot" in (out / "report.html").read_text()
+    assert "## Reasoning proxy" in table and "| ER-Lab |" in table
 
 
 def test_emobench_m_run_scores_accuracy_weighted_f1_and_reason_similarity(reference_runs):

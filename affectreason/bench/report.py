@@ -229,7 +229,7 @@ def render_markdown(suite: Suite, results: dict[str, Any]) -> str:
             f"| {d['title']} | {d['task']} | `{d['metric']}` | {n} | {parity}{_pct(d['main_default'])} | "
             f"{100 * d['parse_fail_rate']:.1f}% | {d['errors']} |"
         )
-    lines += _judged_markdown(results)
+    lines += _proxy_markdown(results) + _judged_markdown(results)
     if results.get("attribution"):
         from affectreason.attribution_report import corpus_markdown
 
@@ -241,6 +241,29 @@ def render_markdown(suite: Suite, results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _proxy_markdown(results: dict[str, Any]) -> list[str]:
+    """MME-Emotion's offline reasoning proxy: acoustic cue matching of the rationales against the audio clues."""
+    rows = [
+        (d["title"], d["scores"][DEFAULT_PROTOCOL])
+        for d in results["datasets"].values()
+        if "reasoning_proxy" in d["scores"][DEFAULT_PROTOCOL]
+    ]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Reasoning proxy (offline: acoustic cues of the rationale matched to the audio clues)",
+        "",
+    ]
+    lines += ["| Dataset | Soft F1 | Matched F1 | Samples with clues |", "|---|---:|---:|---:|"]
+    for title, scores in rows:
+        acoustic = scores["clue_match"]["acoustic"]
+        lines.append(
+            f"| {title} | {_pct(acoustic['soft']['f1'])} | {_pct(acoustic['matched']['f1'])} | {acoustic['n']} |"
+        )
+    return lines
 
 
 def _judged_markdown(results: dict[str, Any]) -> list[str]:
