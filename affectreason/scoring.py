@@ -12,7 +12,7 @@ from typing import Any
 
 from affectreason.errors import AffectReasonError
 
-TASKS = ("ov", "discrete", "sentiment", "emer", "choice", "multilabel", "reason")
+TASKS = ("ov", "discrete", "sentiment", "emer", "choice", "multilabel", "joint", "reason")
 _ID_FIELDS = ("id", "name", "names")
 _LABEL_FIELDS = ("emotions", "openset", "labels", "label", "emo", "emotion")
 _TEXT_FIELDS = ("text", "description", "reason", "reasons", "english", "response")
@@ -150,7 +150,7 @@ def score_records(
         ref_values = {i: _valence(r, i) for i, r in refs.items()}
         pred_values = {i: _sentiment(p, i, extractor) for i, p in preds.items()}
         result = metrics.score_sentiment(ref_values, pred_values, protocol=protocol, semantic=semantic)
-    elif task in ("choice", "multilabel"):
+    elif task in ("choice", "multilabel", "joint"):
         result = _score_closed(task, refs, preds, semantic)
     elif task == "reason":
         ref_values = {i: str(_text_record(r, "reference", i)["text"]) for i, r in refs.items()}
@@ -183,6 +183,10 @@ def _score_closed(task: str, refs: dict[str, Any], preds: dict[str, Any], semant
         if not isinstance(r, dict) or not r.get("label"):
             raise AffectReasonError(f"reference {i!r} has no 'label'")
         ref_values[i] = {"label": r["label"], "label_set": list(r.get("label_set") or [])}
+        if task == "joint":
+            if not r.get("intent") or not r.get("intent_set"):
+                raise AffectReasonError(f"reference {i!r} has no 'intent' and 'intent_set'")
+            ref_values[i].update(intent=r["intent"], intent_set=list(r["intent_set"]))
     for i, p in preds.items():
         row = p if isinstance(p, dict) else {"text": str(p)}
         answers = row.get("emotions")
@@ -190,7 +194,9 @@ def _score_closed(task: str, refs: dict[str, Any], preds: dict[str, Any], semant
         if answers is None:  # free text: its canonical answer, else the whole text as one answer
             answers = parse_rationale(text).emotions or ([text] if text else [])
         pred_values[i] = {"emotions": [str(a) for a in answers], "text": text}
-    scorer = metrics.score_choice if task == "choice" else metrics.score_multilabel
+    scorer = {"choice": metrics.score_choice, "multilabel": metrics.score_multilabel}.get(
+        task, metrics.score_joint
+    )
     result = scorer(ref_values, pred_values)
     result["protocol"] = "affectreason"  # one protocol: the reference's own extraction is under `first_match`
     clued = [i for i, r in refs.items() if isinstance(r, dict) and r.get("clue")]

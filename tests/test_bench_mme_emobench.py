@@ -81,7 +81,18 @@ SMILE_REF = (
     "The audience laughed because Raj sarcastically pretended a smashed iPod could be sold as slightly used, which "
     "is absurdly funny."
 )
+EIU_Q = (
+    "The person in video says: -Hey. -Thanks for letting me come over. Analyze the emotion and intent. Choose one "
+    "emotion: happy, surprise, sad, disgust, anger, fear, and neutral. Choose one intent: questioning, agreeing, "
+    "acknowledging, encouraging, consoling, suggesting, wishing, and neutral. Respond in the format: "
+    "{'emotion label': 'label', 'intent label': 'label'}."
+)
 EMOBENCH = {
+    "MC-EIU-test_500.json": [
+        ("mc-eiu/dia_1_utt_0.mp4", EIU_Q, "{'emotion label': 'happy', 'intent label': 'encouraging'}"),
+        ("mc-eiu/dia_1_utt_1.mp4", EIU_Q, "{'emotion label': 'sad', 'intent label': 'questioning'}"),
+        ("mc-eiu/dia_1_utt_2.mp4", EIU_Q, "{'emotion label': 'bored', 'intent label': 'joking'}"),  # left out
+    ],
     "ch-simsv2s_test_500.json": [
         ("ch-simsv2s/video_0001.mp4", SIMS_Q, "Negative"),
         ("ch-simsv2s/video_0002.mp4", SIMS_Q, "neutral"),
@@ -93,8 +104,8 @@ EMOBENCH = {
     ],
     "SMILE_test.json": [("smile/bbt_001.mp4", SMILE_Q, SMILE_REF), ("smile/bbt_002.mp4", SMILE_Q, SMILE_REF)],
 }
-EMOBENCH_DATASETS = ["ch_simsv2s", "mustard", "smile"]
-SUITES = {"mme-emotion": (MME_DATASETS, 10), "emobench-m": (EMOBENCH_DATASETS, 7)}
+EMOBENCH_DATASETS = ["ch_simsv2s", "mustard", "mc_eiu", "smile"]
+SUITES = {"mme-emotion": (MME_DATASETS, 10), "emobench-m": (EMOBENCH_DATASETS, 9)}
 
 
 def _clip(path: Path, i: int) -> None:
@@ -242,7 +253,14 @@ def test_mme_emotion_run_scores_recognition_offline(reference_runs, tiny_qwen2_5
 def test_emobench_m_run_scores_accuracy_weighted_f1_and_reason_similarity(reference_runs):
     out = reference_runs["emobench-m"]
     predictions = _predictions(out)
-    assert len(predictions) == 7
+    assert len(predictions) == 9
+    eiu = predictions[("mc_eiu", "mc-eiu/dia_1_utt_1.mp4")]["reference"]
+    assert eiu["label"] == "sad" and eiu["intent"] == "questioning" and "intent_set" in eiu
+    assert (
+        "mc_eiu",
+        "mc-eiu/dia_1_utt_2.mp4",
+    ) not in predictions  # no emotion named: left out, as the reference
+    assert predictions[("mc_eiu", "mc-eiu/dia_1_utt_0.mp4")]["prompt_version"] == "emobench_m_joint@1"
     record = predictions[("ch_simsv2s", "ch-simsv2s/video_0001.mp4")]
     assert record["reference"]["label"] == "negative" and record["reference"]["question"] == SIMS_Q
     assert predictions[("smile", "smile/bbt_001.mp4")]["reference"]["description"] == SMILE_REF
@@ -250,6 +268,9 @@ def test_emobench_m_run_scores_accuracy_weighted_f1_and_reason_similarity(refere
     assert sorted(results["datasets"]) == sorted(EMOBENCH_DATASETS)
     sims = results["datasets"]["ch_simsv2s"]["scores"]["affectreason"]
     assert {"accuracy", "weighted_f1", "first_match"} <= set(sims) and sims["n"] == 3
+    joint = results["datasets"]["mc_eiu"]["scores"]["affectreason"]
+    assert {"emotion", "intent", "joint", "first_match"} <= set(joint) and joint["n"] == 2
+    assert results["manifest"]["dataset_prompts"] == {"mc_eiu": "emobench_m_joint@1"}
     assert results["datasets"]["smile"]["metric"] == "similarity"
     assert 0.0 <= results["datasets"]["smile"]["main"] <= 1.0
 
@@ -271,9 +292,10 @@ def test_prompts_carry_each_sample_label_set_and_question(tiny_qwen2_5_omni, roo
     assert len(seen) == 2 and ", ".join(FG_SA) in seen[0] and ", ".join(INTENTS) in seen[1]
     assert all("{label_set}" not in text for text in seen)
     seen.clear()
-    options.datasets = ["ch_simsv2s"]
+    options.datasets = ["ch_simsv2s", "mc_eiu"]
     run_bench("emobench-m", roots["emobench-m"], factory, tmp_path / "b", options, describe_batch=capture)
-    assert len(seen) == 1 and seen[0].startswith(SIMS_Q) and "neutral, negative, positive" in seen[0]
+    assert len(seen) == 2 and seen[0].startswith(SIMS_Q) and "neutral, negative, positive" in seen[0]
+    assert seen[1].startswith(EIU_Q) and "one intent from: questioning, agreeing" in seen[1]
 
 
 @pytest.mark.parametrize("suite", list(SUITES))

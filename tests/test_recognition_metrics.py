@@ -9,6 +9,7 @@ from affectreason.metrics import (
     laughter_scores,
     parse_step_scores,
     score_choice,
+    score_joint,
     score_multilabel,
 )
 from affectreason.metrics.recognition import LabelSet
@@ -164,3 +165,39 @@ def test_the_score_command_reads_closed_set_files(tmp_path, capsys):
     assert result["set_match"] == 0.5 and result["f1"] == pytest.approx((1 + 2 / 3) / 2)
     assert main(["score", "--task", "choice", "--ref", str(ref), "--pred", str(pred), "--no-semantic"]) == 0
     assert "first-match accuracy" in capsys.readouterr().out
+
+
+def test_joint_emotion_and_intent_by_hand():
+    emotions = ["happy", "surprise", "sad", "disgust", "anger", "fear", "neutral"]
+    intents = [
+        "questioning",
+        "agreeing",
+        "acknowledging",
+        "encouraging",
+        "consoling",
+        "suggesting",
+        "wishing",
+        "neutral",
+    ]
+    ref = {"label_set": emotions, "intent_set": intents}
+    refs = {
+        "a": {**ref, "label": "happy", "intent": "encouraging"},
+        "b": {**ref, "label": "neutral", "intent": "neutral"},
+        "c": {**ref, "label": "sad", "intent": "questioning"},
+    }
+    preds = {
+        "a": {"emotions": ["happiness", "encouraging"], "text": "happy and encouraging"},
+        "b": {"emotions": ["neutral", "neutral"], "text": "neutral"},  # one word is both: emotion and intent
+        "c": {"emotions": ["sad"], "text": "sad"},  # no intent
+    }
+    result = score_joint(refs, preds)
+    # emotion: a, b, c right -> 1. intent: a right, b: the second answer "neutral" -> right, c none -> 2/3.
+    assert result["emotion"]["accuracy"] == 1.0
+    assert result["intent"]["accuracy"] == pytest.approx(2 / 3)
+    assert result["joint"]["accuracy"] == result["recognition"] == pytest.approx(2 / 3)
+    # joint weighted F1: classes happy_encouraging, neutral_neutral (F1 1 each), sad_questioning (F1 0): 2/3.
+    assert result["joint"]["weighted_f1"] == pytest.approx(2 / 3)
+    # The reference extraction on the text: a -> (happy, encouraging), b -> (neutral, neutral), c: no intent,
+    # left out. Both kept samples right.
+    assert result["first_match"]["n"] == 2 and result["first_match"]["invalid"] == 1
+    assert result["first_match"]["joint"]["accuracy"] == 1.0

@@ -136,7 +136,13 @@ def build_manifest(
         "git_commit": _git_commit(),
         **({"attribution": True} if options.attribution else {}),
         **({"judge": options.judge.manifest()} if options.judge else {}),
+        **({"dataset_prompts": own} if (own := _dataset_prompts(scans)) else {}),
     }
+
+
+def _dataset_prompts(scans: list[DatasetScan]) -> dict[str, str]:
+    """`dataset -> prompt id` for the datasets asked with their own prompt instead of the suite's."""
+    return {s.spec.name: load_prompt(s.spec.prompt).id for s in scans if s.spec.prompt}
 
 
 def _prepare_out(out: Path, manifest: dict[str, Any], resume: bool) -> PredictionStore:
@@ -203,7 +209,7 @@ def _progress(enabled: bool):
 
 
 # Reference fields a prompt template may name (`{label_set}`, `{question}`); never the answer itself.
-PROMPT_FIELDS = ("label_set", "question")
+PROMPT_FIELDS = ("label_set", "intent_set", "question")
 
 
 def prompt_values(reference: dict[str, Any]) -> dict[str, str]:
@@ -257,6 +263,9 @@ def generate_pending(
     kinds = {scan.spec.name: scan.spec.judge for scan, _ in plan}
     judge = Judge(options.judge) if options.judge and any(kinds.values()) else None  # unreachable: fail first
     engine = engine_factory()
+    prompts = {
+        scan.spec.name: load_prompt(scan.spec.prompt) if scan.spec.prompt else prompt for scan, _ in plan
+    }
     load_options = replace(options.describe, subtitle=None)
 
     def load(sample: Sample):
@@ -281,11 +290,12 @@ def generate_pending(
             bar.start_task(tasks[dataset])
             loaded = [next(decoded) for _ in batch]
             clips = [(s, c) for s, c in loaded if not isinstance(c, Exception)]
-            records = describe_samples(describe_batch, clips, engine, options, prompt) if clips else []
+            asked = prompts[dataset]
+            records = describe_samples(describe_batch, clips, engine, options, asked) if clips else []
             by_id = {s.id: r for (s, _), r in zip(clips, records, strict=True)}
             out = []
             for sample, clip in loaded:
-                record = by_id.get(sample.id) or _error_record(sample, str(clip), prompt, options)
+                record = by_id.get(sample.id) or _error_record(sample, str(clip), asked, options)
                 record.update(dataset=sample.dataset, id=sample.id, reference=sample.reference)
                 out.append(record)
             if judge is not None:

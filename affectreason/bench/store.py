@@ -104,6 +104,7 @@ COMPATIBLE_KEYS = (
     "data_files",
     "attribution",
     "judge",
+    "dataset_prompts",
 )
 
 

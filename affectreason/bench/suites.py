@@ -10,7 +10,7 @@ from typing import Any
 from affectreason.errors import AffectReasonError
 from affectreason.paths import suites_dir
 
-TASKS = ("discrete", "sentiment", "ov", "emer", "choice", "multilabel", "reason")
+TASKS = ("discrete", "sentiment", "ov", "emer", "choice", "multilabel", "joint", "reason")
 # What an optional `--judge-endpoint` scores per dataset (`affectreason.judge`): MME-Emotion's step ratings,
 # EmoBench-M's laughter-reasoning ratings.
 JUDGES = ("mme_cot", "laughter")
@@ -35,7 +35,8 @@ class DatasetSpec:
     dotted path into the `score` library's result for `task` (e.g. `hit_rate`, `ew.level1.fscore`).
     When the annotation gives each video's path (`mme_json`, `conversations_json`), the video is that path under
     the first of `video_dirs` holding it. `clues` is a glob (under `folder`) of clue files whose text goes into
-    each sample's reference as `clue`; `judge` names what an optional judge endpoint scores.
+    each sample's reference as `clue`; `judge` names what an optional judge endpoint scores. A `joint` task
+    (emotion and intent) takes its intents from `intent_space`. `prompt` replaces the suite's prompt here.
     """
 
     name: str
@@ -55,6 +56,8 @@ class DatasetSpec:
     labels_file: str | None = None
     clues: str | None = None
     judge: str | None = None
+    intent_space: tuple[str, ...] | None = None
+    prompt: str | None = None
 
     @property
     def display(self) -> str:
@@ -150,7 +153,10 @@ def _dataset(raw: Any, where: str) -> DatasetSpec:
         video_dirs=_as_tuple(raw.get("video_dirs", ["video"])),
         subtitles=subtitles,
         label_space=None if label_space in (None, "open") else _as_tuple(label_space),
+        intent_space=_as_tuple(raw["intent_space"]) if raw.get("intent_space") else None,
     )
+    if values["task"] == "joint" and not (values["label_space"] and values["intent_space"]):
+        raise AffectReasonError(f"{where}: a joint task needs a 'label_space' and an 'intent_space'")
     if values.get("judge") not in (None, *JUDGES):
         raise AffectReasonError(_unknown("judge", str(values["judge"]), list(JUDGES), where))
     if values.get("names_from") not in (None, "subtitles"):

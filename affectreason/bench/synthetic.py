@@ -70,9 +70,12 @@ def _path_items(spec: DatasetSpec, names: list[str]) -> list[dict]:
             else [options[i % len(options)] for i in range(len(names))]
         )
         return [{"video_id": v, "label": g, "label_set": options} for v, g in zip(names, gold, strict=True)]
+    intents = list(spec.intent_space or ("neutral",))
     answers = [
         f"The audience laughed because of {_SENTENCES[i % 4]!r}"
         if spec.task == "reason"
+        else f"{{'emotion label': '{options[i % len(options)]}', 'intent label': '{intents[i % len(intents)]}'}}"
+        if spec.task == "joint"
         else options[i % len(options)]
         for i in range(len(names))
     ]

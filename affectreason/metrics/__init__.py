@@ -21,7 +21,7 @@ from affectreason.metrics.embedding import PhraseEmbedder, get_embedder
 from affectreason.metrics.emer import score_emer, score_reason
 from affectreason.metrics.judged import cot_scores, laughter_scores, parse_step_scores
 from affectreason.metrics.ov import DEFAULT_PROTOCOL_FIXES, PROTOCOLS, score_discrete, score_ov
-from affectreason.metrics.recognition import score_choice, score_multilabel
+from affectreason.metrics.recognition import score_choice, score_joint, score_multilabel
 from affectreason.metrics.sentiment import score_sentiment, weighted_f1
 from affectreason.metrics.sets import ew_f1, ew_precision_recall, f_score, hit, valence_agreement
 
@@ -47,6 +47,7 @@ __all__ = [
     "score_cues",
     "score_discrete",
     "score_emer",
+    "score_joint",
     "score_multilabel",
     "score_ov",
     "score_reason",

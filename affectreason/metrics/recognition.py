@@ -67,6 +67,12 @@ class LabelSet:
         return None if hit is None else next(o for o in self.options if o.lower() == hit.group(1))
 
 
+def first_named(text: str, options: tuple[str, ...]) -> str | None:
+    """The reference's joint-task extraction: the first option, in list order, contained in the lowercased text."""
+    lowered = text.lower()
+    return next((o for o in options if o.lower() in lowered), None)
+
+
 def _options(ref: dict) -> LabelSet:
     return LabelSet(ref.get("label_set") or split_gold(ref["label"]))
 
@@ -135,3 +141,55 @@ def score_multilabel(refs: dict[str, dict], preds: dict[str, dict]) -> dict:
     n = len(per)
     mean = {k: (sum(s[k] for s in per) / n if n else 0.0) for k in ("set_match", "precision", "recall", "f1")}
     return {"recognition": mean["set_match"], **mean, "unmatched": unmatched, "n": n}
+
+
+def _pair_scores(y_true: list[str], y_pred: list[str]) -> dict[str, float]:
+    return {
+        "accuracy": _accuracy(y_true, y_pred),
+        "weighted_f1": weighted_f1(y_true, y_pred) if y_true else 0.0,
+    }
+
+
+def score_joint(refs: dict[str, dict], preds: dict[str, dict]) -> dict:
+    """Emotion and intent per sample (EmoBench-M's MC-EIU). `refs`: id -> {"label", "label_set", "intent",
+    "intent_set"}. The predicted emotion is the first answer naming an emotion option, the intent the first other
+    answer naming an intent option. Accuracy and weighted F1 for emotion, intent and the (emotion, intent) pair;
+    `first_match` applies the reference's extraction (first option in list order contained in the raw text,
+    samples missing either left out)."""
+    ours: dict[str, tuple[list[str], list[str]]] = {k: ([], []) for k in ("emotion", "intent", "joint")}
+    ref_side: dict[str, tuple[list[str], list[str]]] = {k: ([], []) for k in ("emotion", "intent", "joint")}
+    for sample_id, ref in refs.items():
+        emotions, intents = LabelSet(ref["label_set"]), LabelSet(ref["intent_set"])
+        gold = (emotions.match(ref["label"]) or ref["label"], intents.match(ref["intent"]) or ref["intent"])
+        pred = preds.get(sample_id) or {}
+        answers = list(pred.get("emotions") or [])
+        at = next((i for i, a in enumerate(answers) if emotions.match(a)), None)
+        emotion = NO_ANSWER if at is None else emotions.match(answers[at]) or NO_ANSWER
+        intent = next((intents.match(a) for i, a in enumerate(answers) if i != at and intents.match(a)), None)
+        guess = (emotion, intent or NO_ANSWER)
+        for key, t, p in (("emotion", gold[0], guess[0]), ("intent", gold[1], guess[1])):
+            ours[key][0].append(t)
+            ours[key][1].append(p)
+        ours["joint"][0].append(f"{gold[0]}_{gold[1]}")
+        ours["joint"][1].append(f"{guess[0]}_{guess[1]}")
+        text = pred.get("text") or ""
+        first = (first_named(text, tuple(ref["label_set"])), first_named(text, tuple(ref["intent_set"])))
+        if None not in first:
+            for key, t, p in (("emotion", gold[0], first[0]), ("intent", gold[1], first[1])):
+                ref_side[key][0].append(t.lower())
+                ref_side[key][1].append(str(p).lower())
+            ref_side["joint"][0].append(f"{gold[0]}_{gold[1]}".lower())
+            ref_side["joint"][1].append(f"{first[0]}_{first[1]}".lower())
+    n = len(refs)
+    result = {key: _pair_scores(*ours[key]) for key in ours}
+    valid = len(ref_side["joint"][0])
+    return {
+        "recognition": result["joint"]["accuracy"],
+        **result,
+        "first_match": {
+            **{key: _pair_scores(*ref_side[key]) for key in ref_side},
+            "n": valid,
+            "invalid": n - valid,
+        },
+        "n": n,
+    }
