@@ -81,7 +81,7 @@ def score_choice(refs: dict[str, dict], preds: dict[str, dict]) -> dict:
     """One answer per sample. `refs`: id -> {"label", "label_set"}; `preds`: id -> {"emotions": answers,
     "text": raw output}. `recognition` (= accuracy) and `weighted_f1` score every sample, an answer outside the
     options counting as wrong; `first_match` is the reference protocol: the first option named anywhere in the
-    raw text, samples naming none left out (and counted in `invalid`)."""
+    raw text, samples naming none (or whose label is not an option) left out and counted in `invalid`."""
     y_true, y_pred, ref_true, ref_pred = [], [], [], []
     unmatched = 0
     for sample_id, ref in refs.items():
@@ -94,7 +94,7 @@ def score_choice(refs: dict[str, dict], preds: dict[str, dict]) -> dict:
         y_true.append(gold)
         y_pred.append(chosen[0] if chosen else NO_ANSWER)
         first = options.first_in_text(pred.get("text") or "")
-        if first is not None:
+        if first is not None and gold in options.options:  # the reference also drops labels outside the set
             ref_true.append(gold)
             ref_pred.append(first)
     n = len(y_true)
