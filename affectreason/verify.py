@@ -15,10 +15,13 @@ supported / (supported + contradicted), None when no cue could be checked. Lexic
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from affectreason.errors import MediaError
 from affectreason.evidence import Measurement
 from affectreason.rationale import Rationale
 
@@ -353,3 +356,95 @@ def verification_lines(verification: dict[str, Any]) -> list[str]:
         because = "; ".join(dict.fromkeys(c["evidence"] for c in checked)) or "no measurable claim"
         lines.append(f"    {_MARK[cue['verdict']]} {cue['modality']:<8} {cue['cue']}  <- {because}")
     return lines
+
+
+def _cue_list(record: dict[str, Any], key: str) -> list[str]:
+    value = record.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"'{key}' is not a list of strings")
+    return value
+
+
+class EvidenceCache:
+    """Measurements per source file, each file decoded and measured once."""
+
+    def __init__(self, frames: int = 8, base: Path | None = None):
+        self.frames, self.base, self.cache = frames, base, {}
+
+    def resolve(self, source: str) -> Path:
+        """A record's `source` as written, else relative to the predictions file's folder."""
+        path = Path(source)
+        if not path.exists() and not path.is_absolute() and self.base is not None:
+            path = self.base / source
+        return path
+
+    def get(self, source: str) -> dict[str, Measurement]:
+        from affectreason.evidence import evidence_for_path
+
+        if source not in self.cache:
+            path = self.resolve(source)
+            if not path.is_file():
+                raise FileNotFoundError(f"source not found: '{source}'")
+            self.cache[source] = evidence_for_path(str(path), frames=self.frames)
+        return self.cache[source]
+
+
+def verify_record(record: dict[str, Any], evidence: EvidenceCache, semantic: bool = True) -> dict[str, Any]:
+    """The verification dict of one prediction record (as `describe` writes it, with its `source`)."""
+    source = record.get("source")
+    if not isinstance(source, str) or not source:
+        raise ValueError("record has no 'source' path")
+    rationale = Rationale(
+        visual_cues=_cue_list(record, "visual_cues"), acoustic_cues=_cue_list(record, "acoustic_cues")
+    )
+    return verify_rationale(rationale, evidence.get(source), semantic).to_dict()
+
+
+def read_predictions(path: Path) -> list[dict[str, Any]]:
+    """Prediction records from a JSONL file (or the JSON list `describe --out x.json` writes)."""
+    from affectreason.errors import AffectReasonError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AffectReasonError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if text.lstrip().startswith("["):
+        try:
+            records = json.loads(text)
+        except (ValueError, RecursionError):
+            raise AffectReasonError(f"{path} is not valid JSON") from None
+    else:
+        records = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except (ValueError, RecursionError):
+                raise AffectReasonError(f"{path} line {number} is not valid JSON") from None
+    if not all(isinstance(r, dict) for r in records):
+        raise AffectReasonError(f"{path}: every record must be a JSON object")
+    return records
+
+
+def verify_file(path: Path, semantic: bool = True, frames: int = 8) -> dict[str, Any]:
+    """Verify every record of a predictions file; per-record errors are kept, not raised."""
+    evidence = EvidenceCache(frames=frames, base=path.parent)
+    results = []
+    for record in read_predictions(path):
+        row = {"id": record.get("id"), "source": record.get("source")}
+        try:
+            row["verification"] = verify_record(record, evidence, semantic)
+        except (ValueError, OSError, MediaError) as exc:
+            row["error"] = str(exc)
+        results.append(row)
+    scores = [r["verification"]["faithfulness"] for r in results if "verification" in r]
+    scores = [s for s in scores if s is not None]
+    summary = {
+        "records": len(results),
+        "failed": sum("error" in r for r in results),
+        "checked": len(scores),
+        "faithfulness": round(sum(scores) / len(scores), 4) if scores else None,
+        "contradicted": sum(r["verification"]["contradicted"] for r in results if "verification" in r),
+    }
+    return {"summary": summary, "records": results}
