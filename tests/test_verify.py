@@ -9,10 +9,16 @@ import sys
 
 import numpy as np
 import pytest
+from test_grpo import GRPO_SECTION, write_labels, write_recipe
 
 from affectreason import synth
 from affectreason.cli import main
 from affectreason.evidence import evidence_for_path
+from affectreason.rationale import Rationale, render_canonical
+from affectreason.train.data import load_captions
+from affectreason.train.grpo import rl_rows
+from affectreason.train.pairs import choose_pair
+from affectreason.train.rewards import trl_reward
 from affectreason.verify import verify_cue
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
@@ -159,3 +165,77 @@ def test_verify_imports_no_torch_without_the_fallback(faceless_silent_clip, tmp_
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def _completion(visual: list[str], acoustic: list[str]) -> str:
+    return render_canonical(Rationale(emotions=["happy"], visual_cues=visual, acoustic_cues=acoustic))
+
+
+@needs_espeak
+def test_cue_faithfulness_reward_on_grpo_rows(quiet_low_clip, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"video,emotions\n{quiet_low_clip},happy\n")
+    rows = rl_rows(load_captions(labels), "describe")
+    reward = trl_reward("cue_faithfulness", semantic=False)
+    completions = [
+        _completion(["smiling"], ["quiet, low voice"]),
+        _completion(["frowning"], ["loud, high-pitched shouting"]),
+        _completion(["smiling"], ["shouting"]),
+        _completion(["tears"], []),
+    ]
+    columns = {key: [rows[0][key]] * len(completions) for key in rows[0]}
+    assert reward(["p"] * len(completions), completions, **columns) == [1.0, 0.0, 0.5, None]
+
+
+def test_cue_faithfulness_reward_through_grpo_cli(tiny_qwen2_5_omni, tmp_path):
+    labels = write_labels(tmp_path / "data", count=2)
+    out = tmp_path / "run"
+    section = {**GRPO_SECTION, "rewards": ["format", "cue_faithfulness"], "reward_weights": [1.0, 1.0]}
+    recipe = write_recipe(tmp_path / "grpo.yaml", "grpo", tiny_qwen2_5_omni, labels, out, **section)
+    assert (
+        main(
+            [
+                "train",
+                "grpo",
+                str(recipe),
+                "max_steps=1",
+                "grpo.num_generations=2",
+                "per_device_train_batch_size=2",
+            ]
+        )
+        == 0
+    )
+    curves = json.loads((out / "reward_curves.json").read_text())
+    # a random model cites no measurable cue, so the reward is None (left out of the mean) but is computed
+    assert len(curves["rewards/cue_faithfulness/mean"]) == 1
+
+
+@needs_espeak
+def test_prefer_faithful_rejects_the_response_with_contradicted_cues(quiet_low_clip):
+    evidence = evidence_for_path(str(quiet_low_clip))
+    faithful = _completion(["smiling"], ["quiet voice"])
+    hallucinating = _completion(["frowning"], ["shouting"])
+    other = _completion([], [])
+    weights = {"emotion_wheel": 1.0}
+    plain = choose_pair([hallucinating, faithful, other], {"emotions": ["happy"]}, weights, 0.2)
+    assert not plain["keep"]  # every response names the right emotion: no score gap
+    pair = choose_pair([hallucinating, faithful, other], {"emotions": ["happy"]}, weights, 0.2, evidence)
+    assert pair["keep"] and pair["chosen"] == faithful and pair["rejected"] == hallucinating
+    assert pair["contradicted"] == [["frowning", "shouting"], [], []]
+    assert pair["faithfulness"] == [0.0, 1.0, None]
+    # a much better-scoring response still wins over a faithful but wrong one
+    wrong = render_canonical(Rationale(emotions=["angry"], visual_cues=["smiling"]))
+    pair = choose_pair([hallucinating, wrong], {"emotions": ["happy"]}, weights, 0.2, evidence)
+    assert pair["chosen"] == hallucinating and pair["rejected"] == wrong
+
+
+def test_data_pairs_prefer_faithful_cli(tiny_qwen2_5_omni, tmp_path):
+    labels = write_labels(tmp_path / "data", count=2)
+    out = tmp_path / "pairs.jsonl"
+    args = ["data", "pairs", str(tiny_qwen2_5_omni), str(labels), "--out", str(out), "--n", "3"]
+    assert main([*args, "--margin=-1", "--frames", "2", "--max-new-tokens", "6", "--prefer-faithful"]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 2
+    for line in lines:
+        assert len(line["contradicted"]) == 3 and len(line["faithfulness"]) == 3
+        assert line["chosen_score"] >= line["rejected_score"]
