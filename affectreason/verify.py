@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from affectreason.errors import MediaError
-from affectreason.evidence import Measurement
+from affectreason.evidence import Measurement, clip_evidence
+from affectreason.media import Clip
 from affectreason.rationale import Rationale
 
 EMBEDDING_THRESHOLD = 0.72  # cosine similarity to the nearest lexicon example for the fallback to count
@@ -398,6 +399,14 @@ def verify_record(record: dict[str, Any], evidence: EvidenceCache, semantic: boo
         visual_cues=_cue_list(record, "visual_cues"), acoustic_cues=_cue_list(record, "acoustic_cues")
     )
     return verify_rationale(rationale, evidence.get(source), semantic).to_dict()
+
+
+def verify_clip_record(record: dict[str, Any], clip: Clip, semantic: bool = True) -> dict[str, Any]:
+    """The verification dict of a record whose clip is already decoded (as `bench` has it)."""
+    rationale = Rationale(
+        visual_cues=_cue_list(record, "visual_cues"), acoustic_cues=_cue_list(record, "acoustic_cues")
+    )
+    return verify_rationale(rationale, clip_evidence(clip), semantic).to_dict()
 
 
 def read_predictions(path: Path) -> list[dict[str, Any]]:

@@ -239,3 +239,40 @@ def test_data_pairs_prefer_faithful_cli(tiny_qwen2_5_omni, tmp_path):
     for line in lines:
         assert len(line["contradicted"]) == 3 and len(line["faithfulness"]) == 3
         assert line["chosen_score"] >= line["rejected_score"]
+
+
+def test_bench_results_carry_a_faithfulness_column(tiny_qwen2_5_omni, tmp_path):
+    from affectreason.bench.runner import BenchOptions, run_bench
+    from affectreason.bench.suites import load_suite
+    from affectreason.bench.synthetic import write_data_root
+    from affectreason.pipeline import DescribeOptions, create_engine, describe_clips
+
+    suite = load_suite("mer-unibench")
+    root = write_data_root(suite, tmp_path / "dataset", n=2, datasets=["mer2023"])
+
+    def describe_then_cite(clips, engine, options, prompt):
+        # the bench clips are colour fields with a tone: no face, so "face not visible" holds and "smiling" not
+        records = describe_clips(clips, engine, options, prompt)
+        for record in records:
+            record["visual_cues"] = ["face not visible", "smiling"]
+        return records
+
+    options = BenchOptions(
+        describe=DescribeOptions(frames=2, max_new_tokens=4, batch_size=2),
+        datasets=["mer2023"],
+        progress=False,
+    )
+    results = run_bench(
+        suite,
+        root,
+        lambda: create_engine("hf", model=str(tiny_qwen2_5_omni)),
+        tmp_path / "run",
+        options,
+        describe_batch=describe_then_cite,
+    )
+    row = results["datasets"]["mer2023"]
+    assert row["faithfulness"] == pytest.approx(0.5) and row["faithfulness_n"] == 2
+    assert row["contradicted_cues"] == 2
+    table = (tmp_path / "run" / "results.md").read_text()
+    assert "Cue faithfulness (n) |" in table and "| 50.00 (2) |" in table
+    assert "<th>Cue faithfulness</th>" in (tmp_path / "run" / "report.html").read_text()
