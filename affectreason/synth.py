@@ -220,9 +220,10 @@ def speak(
     rate: int = 175,
     amplitude: int = 100,
     voice: str = "en",
-    sample_rate: int = 16_000,
+    ssml: bool = False,
 ) -> np.ndarray:
-    """Speech from the espeak-ng binary at a controlled pitch (-p 0-99), rate (-s wpm) and amplitude (-a 0-200)."""
+    """16 kHz speech from the espeak-ng binary at a controlled pitch (-p 0-99), rate (-s wpm) and amplitude
+    (-a 0-200); `ssml` reads `text` as SSML (e.g. `<break time="900ms"/>`)."""
     import shutil
     import subprocess
     import tempfile
@@ -234,12 +235,9 @@ def speak(
         raise FileNotFoundError("espeak-ng is not installed (apt-get install espeak-ng)")
     with tempfile.TemporaryDirectory() as folder:
         wav = Path(folder) / "speech.wav"
-        args = ["-v", voice, "-p", str(pitch), "-s", str(rate), "-a", str(amplitude), "-w", str(wav), text]
-        subprocess.run([binary, *args], check=True, capture_output=True)
-        audio = load_clip(wav).audio
-    if sample_rate != 16_000:
-        raise ValueError("speak() returns 16 kHz audio, the rate load_clip decodes to")
-    return audio
+        args = ["-v", voice, "-p", str(pitch), "-s", str(rate), "-a", str(amplitude), "-w", str(wav)]
+        subprocess.run([binary, *args, *(["-m"] if ssml else []), text], check=True, capture_output=True)
+        return load_clip(wav).audio
 
 
 def write_photo_clip(
