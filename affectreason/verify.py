@@ -51,7 +51,8 @@ _QUIET = ("loudness", LOW, HIGH)
 LEXICON: tuple[Entry, ...] = (
     Entry(
         "acoustic",
-        r"silen(t|ce)\b(?! between)|no (audible )?(speech|voice|sound)|says nothing|does not speak|mute\b",
+        r"^\s*(silent|silence|no sound)\s*$|(remains|stays|is|completely|entirely) silent|complete silence"
+        r"|no (audible )?(speech|voice|sound)|says nothing|does not speak",
         (("speech", LOW, HIGH),),
         ("silent", "no speech", "says nothing"),
     ),
@@ -117,7 +118,7 @@ LEXICON: tuple[Entry, ...] = (
     ),
     Entry(
         "acoustic",
-        r"paus\w*|hesita\w*|halting|stammer\w*|stutter\w*|silence between|long gaps",
+        r"paus\w*|hesita\w*|halting|stammer\w*|stutter\w*|silen(ce|ces|t)\b|long gaps",
         (("pauses", HIGH, LOW),),
         ("long pauses", "hesitant speech", "halting delivery"),
     ),
