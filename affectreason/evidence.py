@@ -140,16 +140,15 @@ def _frame_faces(grey: np.ndarray) -> dict[str, Any]:
     return found
 
 
-def visual_evidence(frames: np.ndarray | None) -> dict[str, Measurement]:
-    """Face presence and size, smile, eyes open, looking away, motion and brightness from `(T,H,W,3)` frames."""
+def visual_evidence(frames: np.ndarray | None, limit: int = MAX_EVIDENCE_FRAMES) -> dict[str, Measurement]:
+    """Face presence and size, smile, eyes open, looking away, motion and brightness from `(T,H,W,3)` frames
+    (at most `limit` of them, evenly spread)."""
     import cv2
 
     names = ("face", "face_size", "smile", "eyes_open", "looking_away", "motion", "brightness")
     if frames is None or len(frames) == 0:
         return {name: _measure(name, None) for name in names}
-    pick = np.unique(
-        np.linspace(0, len(frames) - 1, min(len(frames), MAX_EVIDENCE_FRAMES)).round().astype(int)
-    )
+    pick = np.unique(np.linspace(0, len(frames) - 1, min(len(frames), max(limit, 1))).round().astype(int))
     greys = []
     for frame in frames[pick]:
         grey = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
@@ -179,9 +178,9 @@ def visual_evidence(frames: np.ndarray | None) -> dict[str, Measurement]:
     return {name: _measure(name, values[name]) for name in names}
 
 
-def clip_evidence(clip: Clip) -> dict[str, Measurement]:
-    """Every measurement of a decoded clip (acoustic from its audio, visual from its frames)."""
-    return {**acoustic_evidence(clip.audio, clip.sample_rate), **visual_evidence(clip.frames)}
+def clip_evidence(clip: Clip, limit: int = MAX_EVIDENCE_FRAMES) -> dict[str, Measurement]:
+    """Every measurement of a decoded clip (acoustic from its audio, visual from up to `limit` frames)."""
+    return {**acoustic_evidence(clip.audio, clip.sample_rate), **visual_evidence(clip.frames, limit)}
 
 
 def evidence_for_path(
@@ -190,4 +189,4 @@ def evidence_for_path(
     """Load a media file (or a window of it) with the one clip loader and measure it."""
     from affectreason.media import load_clip
 
-    return clip_evidence(load_clip(path, frames=frames, start=start, end=end))
+    return clip_evidence(load_clip(path, frames=frames, start=start, end=end), limit=frames)
