@@ -220,10 +220,11 @@ def cue_faithfulness(
     from affectreason.verify import EvidenceCache, verify_rationale
 
     source = reference.get("video") or reference.get("audio")
-    if not source:
+    rationale = _rationale(completion)
+    if not source or not (rationale.visual_cues or rationale.acoustic_cues):
         return None
     cache = _EVIDENCE.setdefault("cache", EvidenceCache())
-    return verify_rationale(_rationale(completion), cache.get(str(source)), semantic).faithfulness
+    return verify_rationale(rationale, cache.get(str(source)), semantic).faithfulness
 
 
 def reference_of(example: Any) -> dict[str, Any]:
