@@ -28,7 +28,8 @@ from affectreason.rationale import Rationale
 
 EMBEDDING_THRESHOLD = 0.72  # cosine similarity to the nearest lexicon example for the fallback to count
 _NEGATION_RE = re.compile(
-    r"\b(no|not|never|without|nor|neither|lacks?|lacking|absence of|\w+n't)\b(\W+\w+){0,2}\W*$"
+    r"\b(no|not|never|without|nor|neither|lacks?|lacking|absence of|few|little|minimal|hardly any|\w+n't)\b"
+    r"(\W+\w+){0,2}\W*$"
 )
 _FALLBACK_NEGATION_RE = re.compile(r"\b(no|not|never|without|nor|neither|lacks?|lacking|\w+n't)\b")
 
@@ -58,15 +59,22 @@ LEXICON: tuple[Entry, ...] = (
     ),
     Entry(
         "acoustic",
-        r"loud\w*|shout\w*|yell\w*|scream\w*|raised voice|rais\w* (his|her|their) voice|booming|high volume",
+        r"loud(ly)?\b|shout\w*|yell\w*|scream\w*|raised voice|rais\w* (his|her|their) voice|booming|high volume",
         (_LOUD,),
         ("loud voice", "shouting", "yelling", "raised voice", "booming voice"),
     ),
     Entry(
         "acoustic",
-        r"quiet\w*|soft(ly)?\b|whisper\w*|hushed|murmur\w*|mumbl\w*|barely audible|low volume|faint voice",
+        r"quiet(ly)?\b|soft(ly)?\b|whisper\w*|hushed|murmur\w*|mumbl\w*|barely audible|low volume|faint voice",
         (_QUIET,),
         ("quiet voice", "soft voice", "whispering", "hushed tone", "barely audible"),
+    ),
+    Entry(
+        "acoustic",
+        r"louder|quieter|get\w* (louder|quieter|softer)|(rising|varying|fluctuating|changing) volume"
+        r"|volume (rises|drops|changes)",
+        (("loudness_variation", HIGH, LOW),),
+        ("voice gets louder", "fluctuating volume"),
     ),
     Entry(
         "acoustic",
@@ -94,7 +102,7 @@ LEXICON: tuple[Entry, ...] = (
     ),
     Entry(
         "acoustic",
-        r"trembl\w*|shak(y|ing|en) voice|quiver\w*|waver\w*|crack(s|ing|ed)?\b|tremulous|voice breaks",
+        r"trembl\w*|tremor|shak(y|ing|en) voice|quiver\w*|waver\w*|crack(s|ing|ed)?\b|tremulous|voice breaks",
         (("pitch_jitter", HIGH, LOW),),
         ("trembling voice", "shaky voice", "quivering voice", "voice cracks"),
     ),
@@ -106,13 +114,15 @@ LEXICON: tuple[Entry, ...] = (
     ),
     Entry(
         "acoustic",
-        r"fast|rapid\w*|quick(ly)?|hurried\w*|rushed|racing",
+        r"(speak|talk)\w* (very )?(fast|quickly|rapidly)|(fast|rapid|quick)[- ](paced|pace|speech|speaking|talking|"
+        r"delivery|tempo|rate|words)|rapidly|hurried\w*|rushed|rapid-fire",
         (("pace", HIGH, LOW),),
         ("speaks fast", "rapid speech", "hurried delivery"),
     ),
     Entry(
         "acoustic",
-        r"slow\w*|drawn[- ]out|drawl\w*|sluggish|unhurried|measured pace",
+        r"(speak|talk)\w* (very )?slowly|slow[- ](paced|pace|speech|speaking|talking|delivery|tempo|rate|words)|slowly"
+        r"|drawn[- ]out|drawl\w*|sluggish|unhurried|measured pace",
         (("pace", LOW, HIGH),),
         ("speaks slowly", "slow speech", "drawn-out words"),
     ),

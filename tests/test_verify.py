@@ -118,6 +118,11 @@ def test_negation_and_contradict_only_phrases(quiet_low_clip):
     assert verify_cue("acoustic", "speaks without shouting", evidence).verdict == "supported"
     assert verify_cue("visual", "maintains eye contact", evidence).verdict == "supported"
     assert verify_cue("visual", "avoids eye contact", evidence).verdict == "contradicted"
+    few_pauses = verify_cue("acoustic", "fast-paced speech with few pauses", evidence)
+    assert {c["measure"]: c["expects"] for c in few_pauses.claims} == {"pace": ["high"], "pauses": ["low"]}
+    louder = verify_cue("acoustic", "louder towards the end", evidence, semantic=False)
+    assert [c["measure"] for c in louder.claims] == ["loudness_variation"]  # a change, not a level
+    assert verify_cue("acoustic", "quick breaths", evidence, semantic=False).claims == []
     # "frowning" can only be contradicted (no smile detected would not prove a frown)
     assert verify_cue("visual", "frowning", evidence).claims[0]["expects"] == []
 
