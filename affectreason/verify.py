@@ -276,9 +276,10 @@ def _lexicon_claims(modality: str, cue: str) -> list[tuple[Entry, str, bool]]:
     for entry, pattern in _COMPILED:
         if entry.modality != modality:
             continue
-        for match in pattern.finditer(text):
-            found.append((entry, match.group(0), _negated(text, match.start())))
-            text = text[: match.start()] + " " * len(match.group(0)) + text[match.end() :]
+        matches = list(pattern.finditer(text))
+        found += dict.fromkeys((entry, m.group(0).lower(), _negated(text, m.start())) for m in matches)
+        if matches:  # blank the matched spans so that later entries do not claim the same words
+            text = pattern.sub(lambda m: " " * len(m.group(0)), text)
     return found
 
 
