@@ -146,6 +146,7 @@ def test_bad_inputs_get_one_line(tmp_path, capsys, faceless_silent_clip):
         {"id": "nested", "source": str(faceless_silent_clip), "visual_cues": {"a": ["smiling"]}},
         {"id": "gone", "source": "missing.mp4", "visual_cues": ["smiling"]},
         {"id": "nul", "source": "a\x00b.mp4"},
+        {"id": "long", "source": faceless_silent_clip.name, "visual_cues": ["smile " * 20_000]},
     ]
     shutil.copy(
         faceless_silent_clip, tmp_path / faceless_silent_clip.name
@@ -155,7 +156,11 @@ def test_bad_inputs_get_one_line(tmp_path, capsys, faceless_silent_clip):
     captured = capsys.readouterr()
     result = json.loads(captured.out)
     assert result["records"][0]["verification"]["contradicted_cues"] == ["smiling"]
-    errors = [r.get("error", "") for r in result["records"][1:]]
+    long_cue = result["records"][-1]["verification"]["cues"][0]
+    assert (
+        long_cue["verdict"] == "contradicted" and len(long_cue["claims"]) == 2
+    )  # smile, and the absent face
+    errors = [r.get("error", "") for r in result["records"][1:-1]]
     assert errors[0] == "'visual_cues' is not a list of strings"
     assert errors[1] == "source not found: 'missing.mp4'" and errors[2].startswith("source not found: 'a")
     assert "Traceback" not in captured.err and captured.err.count("error:") == 3
