@@ -101,6 +101,17 @@ def _judged_overall(suite: Suite, by_dataset: dict[str, list[dict[str, Any]]]) -
     return {"judge": cot_scores(replies)} if replies else {}
 
 
+def _faithfulness(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean cue faithfulness over the records with a checkable cue, and how many cues were contradicted."""
+    checks = [r["verification"] for r in rows if isinstance(r.get("verification"), dict)]
+    scores = [c["faithfulness"] for c in checks if c.get("faithfulness") is not None]
+    return {
+        "faithfulness": sum(scores) / len(scores) if scores else None,
+        "faithfulness_n": len(scores),
+        "contradicted_cues": sum(c.get("contradicted", 0) for c in checks),
+    }
+
+
 def compute_results(
     suite: Suite,
     records: list[dict[str, Any]],
@@ -131,6 +142,7 @@ def compute_results(
             "parse_failures": sum(not r.get("parse_ok", False) for r in rows),
             "parse_fail_rate": sum(not r.get("parse_ok", False) for r in rows) / len(rows),
             "errors": sum(bool(r.get("error")) for r in rows),
+            **_faithfulness(rows),
             "scores": scores,
         }
     weights = [d["n"] for d in datasets.values()] if suite.mean == "samples" else None
@@ -217,17 +229,17 @@ def render_markdown(suite: Suite, results: dict[str, Any]) -> str:
         "",
         "| Dataset | Task | Metric | n | "
         + (f"{results['protocol']} | " if results["protocol"] != DEFAULT_PROTOCOL else "")
-        + f"{DEFAULT_PROTOCOL} | Parse failures | Decode errors |",
+        + f"{DEFAULT_PROTOCOL} | Parse failures | Decode errors | Cue faithfulness (n) |",
         "|---|---|---|---:|"
         + ("---:|" if results["protocol"] != DEFAULT_PROTOCOL else "")
-        + "---:|---:|---:|",
+        + "---:|---:|---:|---:|",
     ]
     for d in ds.values():
         parity = f"{_pct(d['main'])} | " if results["protocol"] != DEFAULT_PROTOCOL else ""
         n = f"{d['n']}" if d["n"] >= d["selected"] else f"{d['n']} of {d['selected']}"
         lines.append(
             f"| {d['title']} | {d['task']} | `{d['metric']}` | {n} | {parity}{_pct(d['main_default'])} | "
-            f"{100 * d['parse_fail_rate']:.1f}% | {d['errors']} |"
+            f"{100 * d['parse_fail_rate']:.1f}% | {d['errors']} | {_pct(d.get('faithfulness'))} ({d.get('faithfulness_n', 0)}) |"
         )
     lines += _proxy_markdown(results) + _judged_markdown(results)
     if results.get("attribution"):
@@ -405,7 +417,7 @@ def _page(suite: Suite, results: dict[str, Any], divs: str, plotly_js: str) -> s
         f"<tr><td>{html.escape(d['title'])}</td><td>{d['task']}</td><td>{html.escape(d['metric'])}</td>"
         f"<td>{d['n']}</td>"
         + "".join(f"<td>{_pct(d[k])}</td>" for k in keys)
-        + f"<td>{100 * d['parse_fail_rate']:.1f}%</td></tr>"
+        + f"<td>{100 * d['parse_fail_rate']:.1f}%</td><td>{_pct(d.get('faithfulness'))}</td></tr>"
         for d in results["datasets"].values()
     )
     return f"""<!DOCTYPE html>
@@ -416,7 +428,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style>
 <h1>{html.escape(suite.title)} results</h1>
 <p>Protocol <b>{html.escape(results["protocol"])}</b>; mean {_pct(results["mean"])}
 (default protocol {_pct(results["mean_default"])}).</p>
-<table><tr><th>Dataset</th><th>Task</th><th>Metric</th><th>n</th>{header}<th>Parse failures</th></tr>{rows}</table>
+<table><tr><th>Dataset</th><th>Task</th><th>Metric</th><th>n</th>{header}<th>Parse failures</th><th>Cue faithfulness</th></tr>{rows}</table>
 {divs}
 <h2>Run</h2><table>{info}</table>
 </body></html>

@@ -19,6 +19,7 @@ from affectreason.judge import Judge, JudgeOptions, judge_records
 from affectreason.metrics.ov import check_protocol
 from affectreason.pipeline import DescribeOptions, describe_clips, load_for_describe, prefetch
 from affectreason.prompts import Prompt, load_prompt
+from affectreason.verify import verify_clip_record
 
 # `describe_batch(clips, engine, options, prompt) -> records`: the per-batch step. Per-sample variants plug
 # in here, e.g. `run_bench(..., describe_batch=affectreason.attribution.attribute_clips)` adds modality
@@ -296,6 +297,8 @@ def generate_pending(
             out = []
             for sample, clip in loaded:
                 record = by_id.get(sample.id) or _error_record(sample, str(clip), asked, options)
+                if sample.id in by_id:  # the cues checked against the decoded clip: the faithfulness column
+                    record["verification"] = verify_clip_record(record, clip)
                 record.update(dataset=sample.dataset, id=sample.id, reference=sample.reference)
                 out.append(record)
             if judge is not None:
