@@ -15,7 +15,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from affectreason.engines.base import Request, SamplingParams
+from affectreason.decoding import SamplingParams, vllm_sampling_kwargs
+from affectreason.engines.base import Request
 from affectreason.errors import AffectReasonError, ModelLoadError
 
 log = logging.getLogger("affectreason")
@@ -73,19 +74,6 @@ def _vllm_dtype(dtype: str) -> str:
     if dtype not in names:
         raise AffectReasonError(f"unknown dtype '{dtype}': choose auto, bf16, fp16 or fp32")
     return names[dtype]
-
-
-def sampling_kwargs(sampling: SamplingParams) -> dict[str, Any]:
-    """Keyword arguments for `vllm.SamplingParams` (greedy is temperature 0)."""
-    kwargs: dict[str, Any] = {
-        "temperature": max(sampling.temperature, 0.0),
-        "top_p": sampling.top_p if not sampling.greedy else 1.0,
-        "max_tokens": sampling.max_new_tokens,
-        "n": sampling.num_return_sequences,
-    }
-    if sampling.seed is not None:
-        kwargs["seed"] = sampling.seed
-    return kwargs
 
 
 def adapter_rank(path: str | Path) -> int:
@@ -277,7 +265,7 @@ class VLLMEngine:
         loras = [self._lora(r) for r in requests]
         outputs = self.llm.generate(
             inputs,
-            VLLMSamplingParams(**sampling_kwargs(sampling)),
+            VLLMSamplingParams(**vllm_sampling_kwargs(sampling)),
             lora_request=loras if any(loras) else None,
             use_tqdm=False,
         )
