@@ -16,7 +16,6 @@ from affectreason.engines.vllm import (
     llm_kwargs,
     lora_rank_bound,
     merged_dir,
-    sampling_kwargs,
     serve_command,
     vllm_available,
 )
@@ -103,17 +102,6 @@ def test_llm_kwargs_limit_one_clip_per_prompt_and_enable_lora_only_with_adapters
     assert lora["limit_mm_per_prompt"]["audio"] == 0
     with pytest.raises(AffectReasonError, match="unknown dtype"):
         llm_kwargs("m", enable_lora=False, native_audio=True, dtype="int3")
-
-
-def test_sampling_kwargs_map_greedy_and_sampled_decoding():
-    assert sampling_kwargs(SamplingParams(top_p=0.5, max_new_tokens=7)) == {
-        "temperature": 0.0,
-        "top_p": 1.0,
-        "max_tokens": 7,
-        "n": 1,
-    }
-    sampled = sampling_kwargs(SamplingParams(temperature=0.8, top_p=0.9, seed=5, num_return_sequences=4))
-    assert sampled == {"temperature": 0.8, "top_p": 0.9, "max_tokens": 512, "n": 4, "seed": 5}
 
 
 def test_adapter_rank_and_vllm_rank_bound(adapter, tmp_path):

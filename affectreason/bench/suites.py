@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from affectreason.decoding import SamplingParams
 from affectreason.errors import AffectReasonError
 from affectreason.paths import suites_dir
 
@@ -61,6 +62,7 @@ class Suite:
     prompt: str
     title: str = ""
     published: dict[str, dict[str, float]] = field(default_factory=dict)
+    generation_kwargs: dict[str, Any] = field(default_factory=dict)
     path: str = ""
 
     def dataset(self, name: str) -> DatasetSpec:
@@ -173,11 +175,16 @@ def load_suite(name_or_path: str | Path) -> Suite:
         str(model): {str(d): float(v) for d, v in (row or {}).items()}
         for model, row in (raw.get("published") or {}).items()
     }
+    generation = raw.get("generation_kwargs") or {}
+    if not isinstance(generation, dict):
+        raise AffectReasonError(f"{where}: 'generation_kwargs' must be a mapping")
+    SamplingParams().updated(generation, f"{where} generation_kwargs")  # fails here, before any model loads
     return Suite(
         name=name,
         title=str(raw.get("title") or name),
         prompt=str(raw.get("prompt") or "describe"),
         datasets=datasets,
         published=published,
+        generation_kwargs=dict(generation),
         path=str(path),
     )
