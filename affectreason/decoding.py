@@ -85,6 +85,8 @@ def hf_generation_config(
     from transformers import GenerationConfig
 
     values: dict[str, Any] = dict(GenerationConfig._get_default_generation_params())
+    # max_new_tokens / min_new_tokens take precedence over these; setting both makes generate warn every call
+    del values["max_length"], values["min_length"]
     values.update(
         max_new_tokens=sampling.max_new_tokens,
         min_new_tokens=0,
