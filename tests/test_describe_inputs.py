@@ -159,3 +159,53 @@ def test_json_out_through_the_cli_is_one_valid_list(
     )
     assert code == 0, err
     assert [r["id"] for r in json.loads(out.read_text())] == [clip_av.stem, clip_silent.stem]
+
+
+def test_one_time_library_noise_is_silenced_but_other_warnings_show(
+    caplog, tiny_qwen2_5_omni, mood_adapter, clip_av
+):
+    import logging
+    import subprocess
+    import sys
+    import warnings
+
+    command = [sys.executable, "-m", "affectreason", "describe", str(clip_av), "--adapter", str(mood_adapter)]
+    result = subprocess.run([*command, "-f", "json", *FAST], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "gemm_4bit_forward" not in result.stderr and "is_gradient_checkpointing" not in result.stderr
+    assert json.loads(result.stdout)["adapter"] == str(mood_adapter)
+
+    from affectreason.quiet import silence_library_noise
+
+    silence_library_noise()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        silence_library_noise()
+        warnings.warn(
+            "`is_gradient_checkpointing` is deprecated and will be removed in v6.",
+            FutureWarning,
+            stacklevel=1,
+        )
+        warnings.warn("a deprecation that matters", FutureWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["a deprecation that matters"]
+    name = "bitsandbytes.backends.cpu.ops"
+    with caplog.at_level(logging.WARNING, logger=name):
+        logging.getLogger(name).warning(
+            "Failed to load CPU gemm_4bit_forward from kernels-community: %s.", "x"
+        )
+        logging.getLogger(name).warning("4-bit weights are unsupported on this CPU")
+    assert [r.getMessage() for r in caplog.records if r.name == name] == [
+        "4-bit weights are unsupported on this CPU"
+    ]
+
+
+def test_version():
+    import subprocess
+    import sys
+
+    from affectreason import __version__
+
+    result = subprocess.run(
+        [sys.executable, "-m", "affectreason", "--version"], capture_output=True, text=True
+    )
+    assert (result.returncode, result.stdout) == (0, f"affectreason {__version__}\n")
