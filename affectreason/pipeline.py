@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import Counter
@@ -90,18 +89,6 @@ def check_subtitle(value: str | None) -> None:
         )
 
 
-def adapter_base_model(adapter: str | None) -> str | None:
-    """The base model a local peft adapter folder records (`base_model_name_or_path`), if any."""
-    config = Path(adapter) / "adapter_config.json" if adapter else None
-    if config is None or not config.is_file():
-        return None
-    try:
-        base = json.loads(config.read_text(encoding="utf-8")).get("base_model_name_or_path")
-    except (OSError, ValueError, AttributeError):
-        raise AffectReasonError(f"{config} is not a readable adapter config") from None
-    return str(base) if base else None
-
-
 def create_engine(
     engine: str = "hf",
     *,
@@ -119,8 +106,10 @@ def create_engine(
     """Build an engine by name; an `endpoint` always means the OpenAI-compatible client engine."""
     if endpoint:
         engine = "openai"
-    if engine in ("hf", "vllm"):
-        model = model or adapter_base_model(adapter)
+    if engine in ("hf", "vllm") and adapter and not model:  # the base the adapter was trained on
+        from affectreason.train.merge import adapter_base
+
+        model = adapter_base(adapter)
     if engine == "hf":
         from affectreason.backbones.base import DEFAULT_MODEL, load_backbone
         from affectreason.engines.hf import HFEngine
