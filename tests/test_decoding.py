@@ -130,3 +130,28 @@ def test_suite_generation_kwargs_are_checked_and_applied(tmp_path):
     suite.write_text(f"{dataset}\ngeneration_kwargs: {{temperature: -1}}\n")
     with pytest.raises(AffectReasonError, match="temperature"):
         load_suite(suite)
+
+
+def test_bench_records_the_suites_generation_kwargs_and_flags_override_them(tiny_qwen2_5_omni, tmp_path):
+    import yaml
+
+    from affectreason.bench.suites import load_suite, suite_path
+    from affectreason.bench.synthetic import write_data_root
+
+    raw = yaml.safe_load(suite_path("emer").read_text())
+    raw["generation_kwargs"] = {"max_new_tokens": 5, "repetition_penalty": 1.2, "do_sample": False}
+    suite = tmp_path / "emer_decoding.yaml"
+    suite.write_text(yaml.safe_dump(raw))
+    root = write_data_root(load_suite(suite), tmp_path / "data", n=1)
+    base = ["bench", "run", str(suite), "--data-root", str(root), "--model", str(tiny_qwen2_5_omni)]
+    base += ["--frames", "2", "--quiet", "--datasets", "emer_v1"]
+    for out, flags, expected in (
+        (tmp_path / "suite", [], 5),
+        (tmp_path / "flag", ["--max-new-tokens", "7"], 7),
+    ):
+        assert main([*base, "--out", str(out), *flags]) == 0
+        (prediction,) = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+        manifest = json.loads((out / "results.json").read_text())["manifest"]
+        assert prediction["decoding"] == manifest["decoding"]
+        assert prediction["decoding"]["max_new_tokens"] == expected
+        assert prediction["decoding"]["repetition_penalty"] == 1.2 and prediction["decoding"]["greedy"]

@@ -209,3 +209,25 @@ def test_version():
         [sys.executable, "-m", "affectreason", "--version"], capture_output=True, text=True
     )
     assert (result.returncode, result.stdout) == (0, f"affectreason {__version__}\n")
+
+
+def test_progress_counts_clips_and_segment_windows(tiny_qwen2_5_omni, clip_long, clip_av):
+    from affectreason.pipeline import DescribeOptions, create_engine, describe_paths
+
+    engine = create_engine("hf", model=str(tiny_qwen2_5_omni))
+    options = DescribeOptions(frames=2, max_new_tokens=4, segment=10, batch_size=2)
+    clips, windows, records = [], [], []
+    failures = describe_paths(
+        [clip_long, clip_av],
+        engine,
+        options,
+        on_record=records.append,
+        on_warning=lambda message: None,
+        progress=clips.append,
+        window_progress=lambda done, total: windows.append((done, total)),
+    )
+    assert not failures and clips == [1, 1]
+    long_windows = len(records[0]["timeline"])
+    assert long_windows >= 3
+    assert windows[: (long_windows + 1) // 2][-1] == (long_windows, long_windows)
+    assert windows[-1] == (1, 1)
