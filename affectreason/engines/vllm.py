@@ -54,6 +54,8 @@ def llm_kwargs(
         "dtype": _vllm_dtype(dtype),
         "seed": seed,
         "trust_remote_code": trust_remote_code,
+        # vLLM's defaults, not the checkpoint's generation_config.json: sampling comes from SamplingParams only
+        "generation_config": "vllm",
     }
     if max_model_len:
         kwargs["max_model_len"] = max_model_len
@@ -157,6 +159,8 @@ def serve_command(
     args += ["--gpu-memory-utilization", str(gpu_memory_utilization)]
     args += ["--limit-mm-per-prompt", json.dumps(limit_mm_per_prompt or mm_limits(native_audio))]
     args += ["--media-io-kwargs", json.dumps({"video": {"num_frames": -1}})]
+    # A request's unset fields fall back to vLLM's neutral defaults, not the checkpoint's sampling knobs.
+    args += ["--generation-config", "vllm"]
     if max_model_len:
         args += ["--max-model-len", str(max_model_len)]
     if adapters:

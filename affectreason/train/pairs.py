@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from affectreason.engines.base import Engine, Request, SamplingParams
+from affectreason.decoding import SamplingParams
+from affectreason.engines.base import Engine, Request
 from affectreason.errors import AffectReasonError
 from affectreason.train.rewards import get_reward, reference_of, score_completion
 
