@@ -85,27 +85,26 @@ def hf_generation_config(
     from transformers import GenerationConfig
 
     values: dict[str, Any] = dict(GenerationConfig._get_default_generation_params())
-    # max_new_tokens / min_new_tokens take precedence over these; setting both makes generate warn every call
+    # max_new_tokens takes precedence over these; setting both makes generate warn on every call
     del values["max_length"], values["min_length"]
     values.update(
         max_new_tokens=sampling.max_new_tokens,
-        min_new_tokens=0,
         num_return_sequences=sampling.num_return_sequences,
         do_sample=not sampling.greedy,
         repetition_penalty=sampling.repetition_penalty,
         suppress_tokens=suppress_tokens or None,
     )
-    if not sampling.greedy:
+    if not sampling.greedy:  # greedy search applies no sampling filter: the library defaults stay
         values.update(
             temperature=sampling.temperature,
             top_p=sampling.top_p,
             top_k=sampling.top_k,
             min_p=sampling.min_p,
         )
-    else:  # neutral values, so that nothing is filled in from the checkpoint and no warning fires
-        values.update(top_k=0, min_p=0.0)
     if checkpoint is not None:
         values.update({k: getattr(checkpoint, k) for k in _CHECKPOINT_TOKEN_FIELDS})
+        if checkpoint.min_new_tokens:  # a forced minimum length would change the output too
+            values["min_new_tokens"] = 0
     return GenerationConfig(**values)
 
 
