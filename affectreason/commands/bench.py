@@ -82,6 +82,10 @@ def run(
     from affectreason.bench.suites import load_suite
     from affectreason.pipeline import DescribeOptions, create_engine
 
+    if adapter and not model and not endpoint:  # the base the adapter records, also in the run manifest
+        from affectreason.train.merge import adapter_base
+
+        model = adapter_base(adapter)
     flags = dict(
         temperature=temperature,
         top_p=top_p,
