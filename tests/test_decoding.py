@@ -175,3 +175,23 @@ def test_bench_records_the_suites_generation_kwargs_and_flags_override_them(tiny
         assert prediction["decoding"] == manifest["decoding"]
         assert prediction["decoding"]["max_new_tokens"] == expected
         assert prediction["decoding"]["repetition_penalty"] == 1.2 and prediction["decoding"]["greedy"]
+
+
+def test_endpoint_applies_the_decoding_it_records(capsys, tiny_qwen2_5_omni, clip_av, media_dir):
+    from affectreason.backbones.base import load_backbone
+    from affectreason.engines.hf import HFEngine
+    from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
+
+    flags = ["--repetition-penalty", "1.8", *FAST]
+    code, out, err = _describe(capsys, str(clip_av), "--model", str(tiny_qwen2_5_omni), *flags)
+    assert code == 0, err
+    local = json.loads(out)
+    engine = HFEngine(load_backbone(str(tiny_qwen2_5_omni), device="cpu"))
+    with BackgroundServer(
+        build_app(engine, ServeOptions(served_model_name="tiny", media_dir=media_dir))
+    ) as server:
+        code, out, err = _describe(capsys, str(clip_av), "--endpoint", server.url, *flags)
+    assert code == 0, err
+    remote = json.loads(out)
+    assert remote["decoding"] == local["decoding"] and remote["decoding"]["repetition_penalty"] == 1.8
+    assert remote["raw"] == local["raw"]
