@@ -195,3 +195,14 @@ def test_endpoint_applies_the_decoding_it_records(capsys, tiny_qwen2_5_omni, cli
     remote = json.loads(out)
     assert remote["decoding"] == local["decoding"] and remote["decoding"]["repetition_penalty"] == 1.8
     assert remote["raw"] == local["raw"]
+
+
+def test_the_decoding_spec_is_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, affectreason.decoding, affectreason.bench.suites; "
+        "heavy = {'torch', 'transformers', 'vllm'} & set(sys.modules); assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
