@@ -12,8 +12,12 @@ from affectreason.paths import suites_dir
 
 bench_app = typer.Typer(
     no_args_is_help=True,
-    help="Run EMER, OV-MER and MER-UniBench over the released data on local disk (resumable, sharded).",
+    help="Run EMER, OV-MER, MER-UniBench, MME-Emotion and EmoBench-M over the released data on local disk "
+    "(resumable, sharded).",
 )
+
+
+_SUITE_DEFAULT = "Default: the suite's generation_kwargs, else {}."
 
 
 def _datasets(value: str | None) -> list[str] | None:
@@ -22,7 +26,8 @@ def _datasets(value: str | None) -> list[str] | None:
 
 def run(
     suite: str = typer.Argument(
-        ..., help="A packaged suite (mer-unibench, ov-mer, emer) or a suite YAML file."
+        ...,
+        help="A packaged suite (mer-unibench, ov-mer, emer, mme-emotion, emobench-m) or a suite YAML file.",
     ),
     data_root: Path = typer.Option(
         ..., "--data-root", help="The `dataset/` folder holding the dataset folders."
@@ -52,9 +57,14 @@ def run(
     fps: float = options.FPS,
     max_frames: int = options.MAX_FRAMES,
     max_pixels: int = options.MAX_PIXELS,
-    temperature: float = options.TEMPERATURE,
-    top_p: float = options.TOP_P,
-    max_new_tokens: int = options.MAX_NEW_TOKENS,
+    temperature: float = typer.Option(None, "--temperature", help=_SUITE_DEFAULT.format("0: greedy")),
+    top_p: float = typer.Option(None, "--top-p", help=_SUITE_DEFAULT.format(1)),
+    top_k: int = typer.Option(None, "--top-k", help=_SUITE_DEFAULT.format("0: off")),
+    min_p: float = typer.Option(None, "--min-p", help=_SUITE_DEFAULT.format("0: off")),
+    repetition_penalty: float = typer.Option(
+        None, "--repetition-penalty", help=_SUITE_DEFAULT.format("1: off")
+    ),
+    max_new_tokens: int = typer.Option(None, "--max-new-tokens", help=_SUITE_DEFAULT.format(512)),
     seed: int = options.SEED,
     dtype: str = options.DTYPE,
     quantization: str = options.QUANTIZATION,
@@ -64,6 +74,16 @@ def run(
     attribution: bool = typer.Option(
         False, "--attribution", help="Also run video-, audio- and text-only ablations per sample."
     ),
+    judge_endpoint: str = typer.Option(
+        None,
+        "--judge-endpoint",
+        help="An OpenAI-compatible judge for the judged scores (MME-Emotion, EmoBench-M).",
+    ),
+    judge_model: str = typer.Option(None, "--judge-model", help="The judge's model (default: its first)."),
+    judge_max_tokens: int = typer.Option(512, "--judge-max-tokens", help="Longest judge reply."),
+    judge_api_key: str = typer.Option(
+        None, "--judge-api-key", envvar="AFFECTREASON_JUDGE_API_KEY", help="API key for --judge-endpoint."
+    ),
 ) -> None:
     """Run (or resume) a suite: predictions.jsonl, results.json, results.md and report.html in --out."""
     from functools import partial
@@ -71,16 +91,32 @@ def run(
     from affectreason.backbones.base import DEFAULT_MODEL
     from affectreason.bench.report import summary_text
     from affectreason.bench.runner import BenchOptions, parse_shard, run_bench
+    from affectreason.bench.suites import load_suite
+    from affectreason.judge import JudgeOptions
     from affectreason.pipeline import DescribeOptions, create_engine
 
+    if adapter and not model and not endpoint:  # the base the adapter records, also in the run manifest
+        from affectreason.train.merge import adapter_base
+
+        model = adapter_base(adapter)
+    flags = dict(
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        min_p=min_p,
+        repetition_penalty=repetition_penalty,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+    )
+    describe = DescribeOptions(
+        frames=frames, fps=fps, max_frames=max_frames, max_pixels=max_pixels, batch_size=batch_size
+    ).with_decoding(load_suite(suite).generation_kwargs, f"suite {suite} generation_kwargs")
     options = BenchOptions(
-        describe=DescribeOptions(
-            frames=frames, fps=fps, max_frames=max_frames, max_pixels=max_pixels, temperature=temperature,
-            top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size,
-        ),
+        describe=describe.with_decoding({k: v for k, v in flags.items() if v is not None}, "the command line"),
         datasets=_datasets(datasets), limit=limit, shard=parse_shard(shard), resume=resume, protocol=protocol,
         wheel_dir=str(wheel_dir) if wheel_dir else None, model=model or endpoint or DEFAULT_MODEL, adapter=adapter,
         engine="openai" if endpoint else engine, progress=not quiet, attribution=attribution,
+        judge=JudgeOptions(judge_endpoint, judge_model, judge_api_key, judge_max_tokens) if judge_endpoint else None,
     )  # fmt: skip
     if attribution:  # a clip's ablations share its engine batch
         from affectreason.attribution import RUNS_PER_CLIP

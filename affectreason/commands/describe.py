@@ -38,6 +38,9 @@ def describe(
     prompt: str = typer.Option("describe", "--prompt", help="A packaged prompt name or a prompt file."),
     temperature: float = options.TEMPERATURE,
     top_p: float = options.TOP_P,
+    top_k: int = options.TOP_K,
+    min_p: float = options.MIN_P,
+    repetition_penalty: float = options.REPETITION_PENALTY,
     max_new_tokens: int = options.MAX_NEW_TOKENS,
     seed: int = options.SEED,
     batch_size: int = options.BATCH_SIZE,
@@ -50,6 +53,9 @@ def describe(
     ),
     html: Path = typer.Option(
         None, "--html", help="With --attribution: write an HTML page per clip into this folder."
+    ),
+    verify: bool = typer.Option(
+        False, "--verify", help="Check each cue against what is measured in the clip (see `verify`)."
     ),
 ) -> int:
     """Describe each clip: visual, acoustic and lexical cues, reasoning, emotions, valence, arousal, confidence."""

@@ -72,12 +72,17 @@ def pairs(
     frames: int = typer.Option(8, "--frames"),
     prompt: str = typer.Option("describe", "--prompt"),
     seed: int = typer.Option(0, "--seed"),
+    prefer_faithful: bool = typer.Option(
+        False,
+        "--prefer-faithful",
+        help="Among responses of similar score, reject the one citing cues the clip contradicts.",
+    ),
 ) -> None:
     """Self-built preference pairs: sample N responses per clip, score them with the rewards, keep best vs worst.
 
     Each line holds the clip, the chosen and rejected responses and every score, so the choice is auditable.
     """
-    from affectreason.train.pairs import PairOptions, pairs_from_files, parse_weights
+    from affectreason.train.pairs import PairOptions, pairs_from_files, parse_weights, why_no_pairs
 
     options = PairOptions(
         n=n,
@@ -88,8 +93,25 @@ def pairs(
         frames=frames,
         prompt=prompt,
         seed=seed,
+        prefer_faithful=prefer_faithful,
     )
-    summary = pairs_from_files(model, clips, out, options, base=base)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    err = Console(stderr=True)
+    columns = (TextColumn("sampling pairs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("pairs", total=None)
+        summary = pairs_from_files(
+            model,
+            clips,
+            out,
+            options,
+            base=base,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if not summary["pairs"]:
+        err.print(f"warning: {why_no_pairs(summary, options)}", markup=False, highlight=False, soft_wrap=True)
     typer.echo(f"{summary['pairs']} pairs from {summary['clips']} clips written to {out}")
 
 

@@ -6,7 +6,8 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from affectreason.backbones.base import Backbone
-from affectreason.engines.base import Request, SamplingParams
+from affectreason.decoding import SamplingParams, hf_generation_config
+from affectreason.engines.base import Request
 from affectreason.errors import AffectReasonError
 
 if TYPE_CHECKING:
@@ -69,17 +70,10 @@ class HFEngine:
     def _generate_batch(self, requests: list[Request], sampling: SamplingParams) -> list[torch.Tensor]:
         backbone = self.backbone
         inputs = backbone.to_model(backbone.build_inputs(requests))
-        tokenizer = backbone.tokenizer
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": sampling.max_new_tokens,
-            "num_return_sequences": sampling.num_return_sequences,
-            "pad_token_id": tokenizer.pad_token_id,
-            "suppress_tokens": backbone.suppress_token_ids() or None,
-            **backbone.generation_kwargs(),
-        }
-        if sampling.greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=None)
-        output = backbone.model.generate(**inputs, **kwargs)
+        config = hf_generation_config(
+            sampling, backbone.model.generation_config, backbone.suppress_token_ids()
+        )
+        if backbone.tokenizer.pad_token_id is not None:  # the padding build_inputs used
+            config.pad_token_id = backbone.tokenizer.pad_token_id
+        output = backbone.model.generate(**inputs, **backbone.generation_kwargs(), generation_config=config)
         return list(output[:, inputs["input_ids"].shape[1] :].cpu())

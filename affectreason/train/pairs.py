@@ -8,11 +8,13 @@ can be audited; `affectreason train dpo` reads the file as it is.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from affectreason.engines.base import Engine, Request, SamplingParams
+from affectreason.decoding import SamplingParams
+from affectreason.engines.base import Engine, Request
 from affectreason.errors import AffectReasonError
 from affectreason.train.rewards import get_reward, reference_of, score_completion
 
@@ -29,6 +31,7 @@ class PairOptions:
     prompt: str = "describe"
     seed: int = 0
     batch_size: int = 4
+    prefer_faithful: bool = False
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -47,27 +50,63 @@ def parse_weights(text: str) -> dict[str, float]:
 
 
 def choose_pair(
-    responses: list[str], reference: dict[str, Any], weights: dict[str, float], margin: float
+    responses: list[str],
+    reference: dict[str, Any],
+    weights: dict[str, float],
+    margin: float,
+    evidence: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Score every response; the best and worst by total, and whether their gap exceeds `margin`."""
+    """Score every response; the best and worst by total, and whether their gap exceeds `margin`.
+
+    With the clip's `evidence` (`data pairs --prefer-faithful`, after AVEm-DPO): among responses within `margin`
+    of the best score, the one with the fewest contradicted cues is chosen, and a response of similar score
+    that cites more contradicted cues is rejected (such a pair is kept whatever the score gap).
+    """
     scores = [score_completion(text, reference, weights) for text in responses]
     totals = [s["total"] for s in scores]
     best = max(range(len(totals)), key=totals.__getitem__)
     worst = min(range(len(totals)), key=totals.__getitem__)
+    extra: dict[str, Any] = {}
+    keep_anyway = False
+    if evidence is not None:
+        from affectreason.rationale import parse_rationale
+        from affectreason.verify import verify_rationale
+
+        checks = [verify_rationale(parse_rationale(text), evidence) for text in responses]
+        bad = [len(c.contradicted) for c in checks]
+        similar = max(margin, 0.0)
+        near = [i for i, total in enumerate(totals) if total >= totals[best] - similar]
+        best = min(near, key=lambda i: (bad[i], -totals[i]))
+        rivals = [i for i, t in enumerate(totals) if bad[i] > bad[best] and abs(t - totals[best]) <= similar]
+        if rivals:
+            worst, keep_anyway = max(rivals, key=lambda i: (bad[i], -totals[i])), True
+        extra = {
+            "contradicted": [c.contradicted for c in checks],
+            "faithfulness": [c.faithfulness for c in checks],
+        }
     gap = totals[best] - totals[worst]
     return {
-        "keep": gap > margin,
+        "keep": keep_anyway or gap > margin,
         "chosen": responses[best],
         "rejected": responses[worst],
         "chosen_score": totals[best],
         "rejected_score": totals[worst],
         "gap": gap,
         "scores": scores,
+        **extra,
     }
 
 
-def build_pairs(engine: Engine, examples: list[Any], out: str | Path, options: PairOptions) -> dict[str, Any]:
-    """Sample, score and write the kept pairs for caption rows (`CaptionExample`); returns counts."""
+def build_pairs(
+    engine: Engine,
+    examples: list[Any],
+    out: str | Path,
+    options: PairOptions,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Sample, score and write the kept pairs for caption rows (`CaptionExample`); returns counts, including
+    why clips gave no pair (`tied`: every response scored alike; `under_margin`: best - worst <= margin).
+    `progress(done, total)` is called after each batch of clips."""
     from affectreason.prompts import load_prompt
     from affectreason.train.collator import load_row_clip
     from affectreason.train.config import DataSection
@@ -85,7 +124,12 @@ def build_pairs(engine: Engine, examples: list[Any], out: str | Path, options: P
     )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    kept = 0
+    kept, tied, under_margin, largest_gap = 0, 0, 0, 0.0
+    evidence = None
+    if options.prefer_faithful:
+        from affectreason.verify import EvidenceCache
+
+        evidence = EvidenceCache()
     with out.open("w", encoding="utf-8") as handle:
         for start in range(0, len(examples), options.batch_size):
             chunk = examples[start : start + options.batch_size]
@@ -94,19 +138,57 @@ def build_pairs(engine: Engine, examples: list[Any], out: str | Path, options: P
             texts = engine.generate(requests, sampling)
             for i, (row, example) in enumerate(zip(rows, chunk, strict=True)):
                 reference = reference_of(example)
+                measured = evidence.get(str(row["video"] or row["audio"])) if evidence else None
                 pair = choose_pair(
-                    texts[i * options.n : (i + 1) * options.n], reference, options.weights, options.margin
+                    texts[i * options.n : (i + 1) * options.n],
+                    reference,
+                    options.weights,
+                    options.margin,
+                    measured,
                 )
+                largest_gap = max(largest_gap, pair["gap"])
                 if not pair.pop("keep"):
+                    tied += pair["gap"] == 0
+                    under_margin += pair["gap"] != 0
                     continue
                 kept += 1
                 record = {**row, "emotions": reference["emotions"], "prompt": prompt.id, **pair}
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return {"clips": len(examples), "pairs": kept, "out": str(out)}
+            if progress:
+                progress(start + len(chunk), len(examples))
+    return {
+        "clips": len(examples),
+        "pairs": kept,
+        "tied": tied,
+        "under_margin": under_margin,
+        "largest_gap": round(largest_gap, 4),
+        "out": str(out),
+    }
+
+
+def why_no_pairs(summary: dict[str, Any], options: PairOptions) -> str:
+    """One line saying why no clip gave a pair, and what to change."""
+    reasons = []
+    if summary["tied"]:
+        reasons.append(
+            f"{summary['tied']} had all {options.n} responses scored alike (raise --temperature or --n, "
+            "or check that the model's output parses)"
+        )
+    if summary["under_margin"]:
+        reasons.append(
+            f"{summary['under_margin']} had a best-worst gap under --margin {options.margin:g} "
+            f"(largest gap {summary['largest_gap']:g}: lower --margin)"
+        )
+    return f"no pairs kept from {summary['clips']} clips: " + ("; ".join(reasons) or "no clips to sample")
 
 
 def pairs_from_files(
-    model: str, clips: str | Path, out: str | Path, options: PairOptions, base: str | None = None
+    model: str,
+    clips: str | Path,
+    out: str | Path,
+    options: PairOptions,
+    base: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """`data pairs`: load the model (an adapter folder resolves to its base + adapter) and build pairs for a caption file."""
     from affectreason.pipeline import create_engine
@@ -114,10 +196,7 @@ def pairs_from_files(
 
     examples = load_captions(clips)
     adapter = None
-    config = Path(model) / "adapter_config.json"
-    if config.is_file():
-        adapter, model = model, base or json.loads(config.read_text())["base_model_name_or_path"]
-        if not model:
-            raise AffectReasonError(f"{config} names no base model: pass --base")
+    if (Path(model) / "adapter_config.json").is_file():
+        adapter, model = model, base
     engine = create_engine("hf", model=model, adapter=adapter, batch_size=options.batch_size)
-    return build_pairs(engine, examples, out, options)
+    return build_pairs(engine, examples, out, options, progress)
