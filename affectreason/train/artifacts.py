@@ -86,7 +86,7 @@ def model_card(recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[
         library_name="peft",
         tags=["affectreason", "emotion-recognition", "multimodal", "lora", recipe.method, family],
     )
-    out = recipe.train.output_dir
+    out = recipe.args.output_dir
     lines = [
         "---",
         card.to_yaml(),
@@ -119,7 +119,7 @@ def model_card(recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[
         "## Recipe",
         "",
         "```yaml",
-        recipe_to_yaml(recipe).rstrip(),
+        recipe_to_yaml(recipe, full=False).rstrip(),
         "```",
         "",
     ]
@@ -152,8 +152,8 @@ def save_artifacts(
     trainer: Any, backbone: Any, recipe: Recipe, data: dict[str, Any], metrics: dict[str, Any]
 ) -> Path:
     """Save the adapter (all ranks take part, so sharded weights are gathered) and, on the main process,
-    the processor, model card and run manifest into `train.output_dir`."""
-    out = Path(recipe.train.output_dir)
+    the processor, model card and run manifest into `output_dir`."""
+    out = Path(recipe.args.output_dir)
     trainer.save_model(str(out))
     if trainer.is_world_process_zero():
         backbone.processor.save_pretrained(str(out))
