@@ -15,15 +15,15 @@ from affectreason.train.config import build_recipe
 
 FAST = [
     "data.frames=2",
-    "data.num_workers=0",
+    "dataloader_num_workers=0",
     "lora.r=4",
-    "train.learning_rate=0.02",
-    "train.per_device_train_batch_size=2",
-    "train.gradient_accumulation_steps=1",
-    "train.logging_steps=1",
-    "train.warmup_steps=0",
-    "train.lr_scheduler_type=constant",
-    "train.report_to=none",
+    "learning_rate=0.02",
+    "per_device_train_batch_size=2",
+    "gradient_accumulation_steps=1",
+    "logging_steps=1",
+    "warmup_steps=0",
+    "lr_scheduler_type=constant",
+    "report_to=none",
 ]
 
 
@@ -67,7 +67,7 @@ def first_run(tmp_path_factory, tiny_qwen2_5_omni, captions):
             f"output_dir={out}",
         ]
         + FAST
-        + ["train.max_steps=4", "train.save_steps=2"]
+        + ["max_steps=4", "save_steps=2"]
     )
     assert code == 0
     return out
@@ -96,7 +96,7 @@ def test_run_leaves_adapter_processor_card_and_manifest(first_run, tiny_qwen2_5_
     assert "| rows | 2 |" in card and "train_loss" in card and "learning_rate: 0.02" in card
 
     manifest = json.loads((first_run / "run_manifest.json").read_text())
-    assert manifest["recipe"]["train"]["max_steps"] == 4 and manifest["family"] == "qwen2_5_omni"
+    assert manifest["recipe"]["max_steps"] == 4 and manifest["family"] == "qwen2_5_omni"
     assert manifest["data"]["rows"] == 2 and len(manifest["data"]["sha256"]) == 64
     assert (
         manifest["versions"]["trl"] and manifest["versions"]["peft"] and manifest["metrics"]["train_loss"] > 0
@@ -118,7 +118,7 @@ def test_resume_continues_from_the_checkpoint_with_the_same_losses(
             f"output_dir={out}",
         ]
         + FAST
-        + ["train.max_steps=4", "train.save_steps=2", "train.resume_from_checkpoint=auto"]
+        + ["max_steps=4", "save_steps=2", "resume_from_checkpoint=auto"]
     )
     assert code == 0
     original, resumed = _losses(first_run / "checkpoint-4"), _losses(out / "checkpoint-4")
@@ -214,7 +214,7 @@ def test_qlora_on_cpu_for_another_family(family, quantization, captions, tmp_pat
     code = main(
         ["train", "sft", str(_recipe_file(tmp_path, model)), f"data.path={captions}", f"output_dir={out}"]
         + FAST
-        + ["train.max_steps=2", "train.save_steps=100", f"model.quantization={quantization}"]
+        + ["max_steps=2", "save_steps=100", f"model.quantization={quantization}"]
     )
     assert code == 0
     manifest = json.loads((out / "run_manifest.json").read_text())
@@ -228,8 +228,8 @@ def test_bad_training_inputs_are_one_line_errors(tiny_qwen2_5_omni, captions, tm
     cases = {
         "no data.path": [],
         "data validate": [f"data.path={tmp_path / 'missing.csv'}"],
-        "not a checkpoint folder": [f"data.path={captions}", f"train.resume_from_checkpoint={tmp_path}"],
-        "did you mean 'train.max_steps'": [f"data.path={captions}", "train.max_step=3"],
+        "not a checkpoint folder": [f"data.path={captions}", f"resume_from_checkpoint={tmp_path}"],
+        "did you mean 'max_steps'": [f"data.path={captions}", "max_step=3"],
     }
     for expected, overrides in cases.items():
         code = main(["train", "sft", recipe, *overrides])
@@ -239,27 +239,30 @@ def test_bad_training_inputs_are_one_line_errors(tiny_qwen2_5_omni, captions, tm
 
 
 def test_report_to_auto_and_resume_resolution(tmp_path, monkeypatch):
-    from affectreason.train.config import TrainSection
-    from affectreason.train.sft import report_to, resume_checkpoint
+    from affectreason.train.config import auto_loggers, load_recipe
+    from affectreason.train.sft import resume_checkpoint
 
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    assert report_to("auto") == ["tensorboard"]  # tensorboard is a dev dependency; wandb needs configuring
-    assert report_to(["wandb"]) == ["wandb"] and report_to("none") == "none"
+    assert auto_loggers() == ["tensorboard"]  # tensorboard is a dev dependency; wandb needs configuring
+    args = load_recipe("qwen2_5_omni_3b/sft_lora", [f"output_dir={tmp_path / 'run'}"]).args
+    assert args.report_to == ["tensorboard"]
 
-    train = TrainSection(output_dir=str(tmp_path / "run"), resume_from_checkpoint="auto")
-    assert resume_checkpoint(train) is None  # nothing to resume: a fresh start
+    args = load_recipe(
+        "qwen2_5_omni_3b/sft_lora", [f"output_dir={tmp_path / 'run'}", "resume_from_checkpoint=auto"]
+    ).args
+    assert resume_checkpoint(args) is None  # nothing to resume: a fresh start
     (tmp_path / "run" / "checkpoint-2").mkdir(parents=True)
     (tmp_path / "run" / "checkpoint-10").mkdir()
-    assert resume_checkpoint(train).endswith("checkpoint-10")
-    assert resume_checkpoint(TrainSection(resume_from_checkpoint=None)) is None
+    assert resume_checkpoint(args).endswith("checkpoint-10")
+    assert resume_checkpoint(load_recipe("qwen2_5_omni_3b/sft_lora").args) is None
 
 
 def test_training_continues_from_an_existing_adapter(first_run, tiny_qwen2_5_omni, captions, tmp_path):
     out = tmp_path / "continued"
     recipe = str(_recipe_file(tmp_path, tiny_qwen2_5_omni))
     adapter = first_run / "checkpoint-2"
-    extra = ["train.max_steps=1", "train.save_steps=1", f"model.adapter={adapter}"]
+    extra = ["max_steps=1", "save_steps=1", f"model.adapter={adapter}"]
     assert main(["train", "sft", recipe, f"data.path={captions}", f"output_dir={out}", *FAST, *extra]) == 0
     # the adapter saved after step 2 gives the loss the original run logged at step 3 (up to LoRA dropout)
     assert _losses(out / "checkpoint-1")[1] == pytest.approx(_losses(first_run / "checkpoint-4")[3], abs=0.01)
@@ -276,7 +279,7 @@ def test_undecodable_media_in_a_dataloader_worker_is_one_error_line(
         f"data.path={path}",
         f"output_dir={tmp_path / 'run'}",
         *FAST,
-        "data.num_workers=1",
+        "dataloader_num_workers=1",
         "max_steps=1",
     ]
     code = main(["train", "sft", recipe, *overrides])

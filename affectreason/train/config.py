@@ -397,7 +397,7 @@ def _semantic_problems(sections: dict[str, Any], trl_values: dict[str, Any]) -> 
         for key in ("path", "eval_path"):
             value = getattr(data, key)
             if value and not Path(value).expanduser().exists():
-                problems.append(f"data.{key}: no such file or folder: {value}")
+                problems.append(f"data.{key}: file not found: {value}")
     rewards = sections.get("rewards")
     if rewards is not None:
         from affectreason.train.rewards import get_reward
