@@ -79,8 +79,11 @@ def build_sft_trainer(recipe: Recipe) -> tuple[Any, Any, list[Any]]:
     if not recipe.data.path:
         raise AffectReasonError("the recipe has no data.path: pass data.path=captions.csv")
     set_seed(recipe.args.seed)
-    examples = load_captions(recipe.data.path)
-    eval_rows = training_rows(load_captions(recipe.data.eval_path)) if recipe.data.eval_path else None
+    canonical = recipe.data.target_format == "canonical"
+    examples = load_captions(recipe.data.path, canonical)
+    eval_rows = (
+        training_rows(load_captions(recipe.data.eval_path, canonical)) if recipe.data.eval_path else None
+    )
 
     # The model is loaded before the trainer arguments exist, so ZeRO-3 partitions it after loading.
     backbone = load_training_backbone(recipe)
