@@ -286,3 +286,25 @@ def test_undecodable_media_in_a_dataloader_worker_is_one_error_line(
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2
     assert "error: cannot decode" in err and err.endswith(f"affectreason data validate {path})")
+
+
+def test_eval_during_training_logs_emotion_wheel_f1(tiny_qwen2_5_omni, captions, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    overrides = [f"data.path={captions}", f"data.eval_path={captions}", f"output_dir={out}", *FAST]
+    overrides += ["max_steps=2", "save_steps=100", "eval_steps=1", "data.eval_max_new_tokens=4"]
+    overrides += ["report_to=[tensorboard]"]
+    assert main(["train", "sft", str(_recipe_file(tmp_path, tiny_qwen2_5_omni)), *overrides]) == 0
+    state = json.loads((out / "run_manifest.json").read_text())
+    for key in ("eval_ew_f1", "eval_hit_rate", "eval_parse_rate", "eval_loss"):
+        assert 0.0 <= state["metrics"][key] and (key == "eval_loss" or state["metrics"][key] <= 1.0), key
+    card = (out / "README.md").read_text()
+    assert "| eval_ew_f1 |" in card and "| eval_parse_rate |" in card
+    logged = [EventAccumulator(str(p)).Reload() for p in (out / "runs").rglob("events.out.tfevents.*")]
+    tags = {tag for acc in logged for tag in acc.Tags()["scalars"]}
+    assert {"eval/ew_f1", "eval/hit_rate", "eval/parse_rate", "eval/loss"} <= tags
+    steps = {
+        s.step for acc in logged if "eval/ew_f1" in acc.Tags()["scalars"] for s in acc.Scalars("eval/ew_f1")
+    }
+    assert {1, 2} <= steps  # every eval_steps, not only at the end

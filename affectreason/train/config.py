@@ -65,6 +65,7 @@ class DataSection:
     max_pixels: int = 360 * 640
     prompt: str = "describe"
     target_format: Literal["any", "canonical"] = "any"  # canonical: every target must already be in it
+    eval_max_new_tokens: int = 256  # answer length when the eval set is described during training
 
 
 @dataclass
@@ -321,6 +322,7 @@ _RULES: dict[str, tuple[typing.Callable[[float], bool], str]] = {
             "data.fps",
             "data.max_frames",
             "data.max_pixels",
+            "data.eval_max_new_tokens",
             "lora.r",
             "lora.alpha",
             "rewards.wheel_level",

@@ -81,23 +81,33 @@ def build_sft_trainer(recipe: Recipe) -> tuple[Any, Any, list[Any]]:
     set_seed(recipe.args.seed)
     canonical = recipe.data.target_format == "canonical"
     examples = load_captions(recipe.data.path, canonical)
-    eval_rows = (
-        training_rows(load_captions(recipe.data.eval_path, canonical)) if recipe.data.eval_path else None
-    )
+    eval_examples = load_captions(recipe.data.eval_path, canonical) if recipe.data.eval_path else []
 
     # The model is loaded before the trainer arguments exist, so ZeRO-3 partitions it after loading.
     backbone = load_training_backbone(recipe)
     args = recipe.args
     # the collator builds every batch (media included); trl must not tokenise the rows itself
     args.dataset_kwargs = {**(args.dataset_kwargs or {}), "skip_prepare_dataset": True}
+    collator = MultimodalCollator(backbone, recipe.data, max_length=args.max_length)
     trainer = SFTTrainer(
         model=backbone.model,
         args=args,
         train_dataset=datasets.Dataset.from_list(training_rows(examples)),
-        eval_dataset=datasets.Dataset.from_list(eval_rows) if eval_rows else None,
-        data_collator=MultimodalCollator(backbone, recipe.data, max_length=args.max_length),
+        eval_dataset=datasets.Dataset.from_list(training_rows(eval_examples)) if eval_examples else None,
+        data_collator=collator,
         processing_class=backbone.processor,
     )
+    if eval_examples:  # EW-F1, hit rate and parse rate beside the eval loss
+        from affectreason.train.eval_callback import EmotionEvalCallback
+
+        EmotionEvalCallback(
+            backbone,
+            eval_examples,
+            recipe.data,
+            collator.prompt,
+            max_new_tokens=recipe.data.eval_max_new_tokens,
+            batch_size=args.per_device_eval_batch_size,
+        ).attach(trainer)
     return trainer, backbone, examples
 
 
