@@ -89,8 +89,9 @@ def test_grpo_cli_and_resume(family_fixture, request, tmp_path):
         assert (tmp_path / "run2" / "adapter_config.json").is_file()
 
 
-def _trainer(model: Path, labels: Path, out: Path, rewards: list[str], trainer_cls=None):
-    """A GRPO trainer built the way `train grpo` builds it (one step, 8-token completions)."""
+def _trainer(model: Path, labels: Path, out: Path, rewards: list[str], trainer_cls=None, **more):
+    """A GRPO trainer built the way `train grpo` builds it (one step, 8-token completions); `more` adds trl
+    fields to the recipe."""
     import datasets
 
     from affectreason.train.collator import MultimodalCollator
@@ -100,7 +101,7 @@ def _trainer(model: Path, labels: Path, out: Path, rewards: list[str], trainer_c
     from affectreason.train.grpo_trainer import MultimodalGRPOTrainer
     from affectreason.train.sft import load_training_backbone
 
-    fields = {**GRPO_FIELDS, "rewards": {"funcs": rewards}, "reward_weights": [1.0] * len(rewards)}
+    fields = {**GRPO_FIELDS, "rewards": {"funcs": rewards}, "reward_weights": [1.0] * len(rewards), **more}
     path = write_recipe(out.parent / "r.yaml", "grpo", model, labels, out, **fields)
     recipe = load_recipe(path, ["max_steps=1", "max_completion_length=8"])
     backbone = load_training_backbone(recipe)
