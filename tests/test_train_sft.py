@@ -308,3 +308,53 @@ def test_eval_during_training_logs_emotion_wheel_f1(tiny_qwen2_5_omni, captions,
         s.step for acc in logged if "eval/ew_f1" in acc.Tags()["scalars"] for s in acc.Scalars("eval/ew_f1")
     }
     assert {1, 2} <= steps  # every eval_steps, not only at the end
+
+
+@pytest.mark.parametrize(
+    ("overrides", "towers_train", "lm_full"),
+    [
+        (["model.freeze=[]"], True, False),  # LoRA on the towers too
+        (["model.finetuning=full"], False, True),  # every weight but the frozen towers
+        (["model.finetuning=full", "model.freeze=[audio]"], "vision", True),
+    ],
+)
+def test_finetuning_scope_switches(overrides, towers_train, lm_full, tiny_qwen2_5_omni, captions, tmp_path):
+    from affectreason.train.sft import build_sft_trainer
+
+    recipe = build_recipe(
+        {"method": "sft", "model": {"name_or_path": str(tiny_qwen2_5_omni)}},
+        [f"data.path={captions}", f"output_dir={tmp_path / 'run'}", "max_steps=1", *FAST, *overrides],
+    )
+    trainer, backbone, _ = build_sft_trainer(recipe)
+    model = backbone.model
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer.train()
+    changed = {n for n, p in model.named_parameters() if not torch.equal(before[n], p.detach())}
+    towers = backbone.tower_modules()
+    for name, tower in towers.items():
+        trains = towers_train is True or towers_train == name
+        params = list(tower.named_parameters())
+        assert any(p.requires_grad for _, p in params) == trains, name
+        assert any("lora_" in n for n, _ in params) == (trains and not lm_full), name
+    lm_weights = [n for n in changed if ".language_model." in n and "lora_" not in n]
+    assert bool(lm_weights) == lm_full
+
+
+def test_full_finetuning_and_qlora_do_not_mix(capsys):
+    code = main(["recipes", "validate", "qwen2_5_omni_3b/sft_qlora", "model.finetuning=full"])
+    err = capsys.readouterr().err
+    assert code == 2 and "QLoRA stays LoRA-only" in err
+    code = main(["recipes", "validate", "qwen2_5_omni_3b/grpo_wheel", "model.finetuning=full"])
+    assert code == 2 and "full is for sft" in capsys.readouterr().err
+
+
+def test_full_finetuning_through_the_cli_writes_a_standalone_model(
+    tiny_qwen2_5_omni, captions, tmp_path, clip_av
+):
+    out = tmp_path / "full"
+    overrides = [f"data.path={captions}", f"output_dir={out}", *FAST, "max_steps=1", "model.finetuning=full"]
+    assert main(["train", "sft", str(_recipe_file(tmp_path, tiny_qwen2_5_omni)), *overrides]) == 0
+    assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
+    assert (out / "README.md").read_text().startswith("---\nlibrary_name: transformers\n")
+    args = ["describe", str(clip_av), "--model", str(out), "--frames", "2", "--max-new-tokens", "2"]
+    assert main(args) == 0

@@ -81,12 +81,22 @@ def model_card(recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[
     from huggingface_hub import ModelCardData
 
     base = recipe.model.name_or_path
+    full = recipe.model.finetuning == "full"
     card = ModelCardData(
         base_model=base if _is_hub_id(base) else None,
-        library_name="peft",
-        tags=["affectreason", "emotion-recognition", "multimodal", "lora", recipe.method, family],
+        library_name="transformers" if full else "peft",
+        tags=[
+            "affectreason",
+            "emotion-recognition",
+            "multimodal",
+            recipe.model.finetuning,
+            recipe.method,
+            family,
+        ],
     )
+    what = f"`{base}` ({family}) fine-tuned in full" if full else f"A LoRA adapter for `{base}` ({family})"
     out = recipe.args.output_dir
+    usage = f"--model {out}" if full else f"--model {base} --adapter {out}"
     lines = [
         "---",
         card.to_yaml(),
@@ -94,14 +104,14 @@ def model_card(recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[
         "",
         f"# {Path(out).name}",
         "",
-        f"A LoRA adapter for `{base}` ({family}) trained with affectreason `train {recipe.method}` to describe the "
+        f"{what}, trained with affectreason `train {recipe.method}` to describe the "
         f"emotions in a clip with visual, acoustic and lexical cues (response format {FORMAT_VERSION}).",
         "",
         "## Usage",
         "",
         "```",
-        f"affectreason describe clip.mp4 --model {base} --adapter {out}",
-        f"affectreason merge {out} --out {out}-merged",
+        f"affectreason describe clip.mp4 {usage}",
+        *([] if full else [f"affectreason merge {out} --out {out}-merged"]),
         "```",
         "",
         "## Data",

@@ -51,6 +51,8 @@ class ModelSection:
     dtype: str = "auto"
     quantization: Literal["4bit", "8bit"] | None = None  # "4bit": QLoRA with NF4
     trust_remote_code: bool = False
+    finetuning: Literal["lora", "full"] = "lora"  # full: every weight outside the frozen towers trains
+    freeze: list[Literal["vision", "audio"]] = field(default_factory=lambda: ["vision", "audio"])
 
 
 @dataclass
@@ -392,8 +394,29 @@ def _logger_problems(value: Any) -> list[str]:
     return problems
 
 
-def _semantic_problems(sections: dict[str, Any], trl_values: dict[str, Any]) -> list[str]:
+def _tuning_problems(model: ModelSection, method: str) -> list[str]:
+    if model.finetuning != "full":
+        return []
     problems = []
+    if model.quantization:
+        problems.append(
+            "model.quantization: QLoRA stays LoRA-only; finetuning: full needs quantization: null"
+        )
+    if model.adapter:
+        problems.append(
+            "model.adapter: finetuning: full starts from a model (merge the adapter into it first)"
+        )
+    if method != "sft":
+        problems.append(
+            f"model.finetuning: full is for sft; {method} takes its reference from the LoRA adapter"
+        )
+    return problems
+
+
+def _semantic_problems(sections: dict[str, Any], trl_values: dict[str, Any], method: str) -> list[str]:
+    problems = []
+    if sections.get("model") is not None:
+        problems += _tuning_problems(sections["model"], method)
     data = sections.get("data")
     if data is not None:
         for key in ("path", "eval_path"):
@@ -435,7 +458,7 @@ def check_recipe(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     for name, raw in raw_sections.items():
         if isinstance(raw, dict):
             flat.update({f"{name}.{k}": v for k, v in raw.items()})
-    problems += _value_problems(flat) + _semantic_problems(sections, trl_values)
+    problems += _value_problems(flat) + _semantic_problems(sections, trl_values, str(data["method"]))
     for key, value in _FIXED.items():
         if key in data and data[key] != value:
             problems.append(f"{key}: must stay {value!r} (the multimodal collators read the media columns)")

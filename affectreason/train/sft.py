@@ -34,11 +34,12 @@ def resume_checkpoint(args: Any) -> str | None:
 
 
 def load_training_backbone(recipe: Any) -> Any:
-    """The backbone with LoRA applied, on this process's device (the local rank under accelerate)."""
+    """The backbone made trainable (LoRA, or full fine-tuning), on this process's device (the local rank under
+    accelerate)."""
     import torch
 
     from affectreason.backbones.base import load_backbone
-    from affectreason.train.lora import apply_lora
+    from affectreason.train.tuning import prepare_for_training
 
     device = None
     if torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
@@ -51,7 +52,7 @@ def load_training_backbone(recipe: Any) -> Any:
         device=device,
         trust_remote_code=recipe.model.trust_remote_code,
     )
-    apply_lora(backbone, recipe.lora)
+    prepare_for_training(backbone, recipe.model, recipe.lora)
     return backbone
 
 
