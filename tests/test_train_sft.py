@@ -358,3 +358,57 @@ def test_full_finetuning_through_the_cli_writes_a_standalone_model(
     assert (out / "README.md").read_text().startswith("---\nlibrary_name: transformers\n")
     args = ["describe", str(clip_av), "--model", str(out), "--frames", "2", "--max-new-tokens", "2"]
     assert main(args) == 0
+
+
+def test_push_to_hub_uploads_adapter_processor_and_our_card(
+    tiny_qwen2_5_omni, captions, tmp_path, monkeypatch
+):
+    """trl's push_to_hub / hub_model_id / run_name reach the upload; the Hub itself is the one thing replaced
+    (no network here): a HfApi that records what would be uploaded."""
+    from fnmatch import fnmatch
+    from pathlib import Path
+
+    import transformers.utils.hub as hub
+    from huggingface_hub import HfApi, RepoUrl
+
+    class RecordingHub(HfApi):
+        def __init__(self):
+            super().__init__()
+            self.repos, self.uploads = [], []
+
+        def create_repo(self, repo_id, **kwargs):
+            self.repos.append((repo_id, kwargs.get("private")))
+            return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+        def upload_folder(self, *, repo_id, folder_path, ignore_patterns=(), commit_message=None, **kwargs):
+            root = Path(folder_path)
+            files = {
+                p.relative_to(root).as_posix(): p.read_bytes()
+                for p in root.rglob("*")
+                if p.is_file()
+                and not any(fnmatch(p.relative_to(root).as_posix(), pat) for pat in ignore_patterns)
+            }
+            self.uploads.append((repo_id, commit_message, files))
+
+    recording = RecordingHub()
+    monkeypatch.setattr(hub, "_hf_api", recording)
+    out = tmp_path / "run"
+    overrides = [f"data.path={captions}", f"output_dir={out}", *FAST, "max_steps=2", "save_steps=1"]
+    overrides += [
+        "push_to_hub=true",
+        "hub_model_id=me/tiny-emotions",
+        "hub_strategy=end",
+        "run_name=first-try",
+    ]
+    assert main(["train", "sft", str(_recipe_file(tmp_path, tiny_qwen2_5_omni)), *overrides]) == 0
+    assert recording.repos == [("me/tiny-emotions", None)]  # hub_private_repo unset: the Hub default
+    ((repo, message, files),) = recording.uploads
+    assert repo == "me/tiny-emotions" and message == "affectreason: first-try"
+    assert {
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "processor_config.json",
+        "run_manifest.json",
+    } <= set(files)
+    assert not any(name.startswith("checkpoint-") for name in files)
+    assert files["README.md"].decode().startswith("---\nlibrary_name: peft\n")  # our card, not trl's

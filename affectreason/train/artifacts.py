@@ -164,10 +164,30 @@ def save_artifacts(
     """Save the adapter (all ranks take part, so sharded weights are gathered) and, on the main process,
     the processor, model card and run manifest into `output_dir`."""
     out = Path(recipe.args.output_dir)
-    trainer.save_model(str(out))
+    trainer.save_model(str(out), _internal_call=True)  # pushed below, once our card is written
     if trainer.is_world_process_zero():
         backbone.processor.save_pretrained(str(out))
         (out / "README.md").write_text(model_card(recipe, backbone.family, data, metrics), encoding="utf-8")
         manifest = run_manifest(recipe, backbone.family, data, metrics)
         (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+        push_artifacts(trainer, out)
     return out
+
+
+def push_artifacts(trainer: Any, out: Path) -> None:
+    """With trl's `push_to_hub`: upload the adapter (or model), processor, our model card and the manifest to
+    `hub_model_id` (trainer.push_to_hub would replace the card with trl's own)."""
+    args = trainer.args
+    if not args.push_to_hub:
+        return
+    from transformers.utils.hub import hf_api
+
+    trainer._finish_current_push()  # a checkpoint upload still running
+    hf_api().upload_folder(
+        repo_id=trainer.hub_model_id,
+        folder_path=str(out),
+        commit_message=f"affectreason: {args.run_name or out.name}",
+        token=args.hub_token,
+        revision=args.hub_revision,
+        ignore_patterns=["_*", "checkpoint-*", "runs/*"],
+    )
