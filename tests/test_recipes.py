@@ -85,7 +85,7 @@ def test_overrides_are_typed_trl_fields_or_section_fields():
     assert args.resume_from_checkpoint == "auto" and args.save_total_limit is None
     assert recipe.data.fps == 2.0 and recipe.lora.target_modules == ["q_proj", "v_proj"]
     assert args.bf16 is False  # unset: on only where a GPU supports it (this is a CPU run)
-    assert recipe.trl_values["learning_rate"] == "2e-4" and "packing" in recipe.trl_values
+    assert recipe.trl_values["learning_rate"] == 2e-4 and "packing" in recipe.trl_values
     regex = load_recipe("qwen2_5_omni_7b/sft_lora", [r"lora.target_modules=.*\.q_proj"]).lora
     assert regex.target_modules == r".*\.q_proj"  # a string stays one regex (peft's meaning)
     grpo = load_recipe(
@@ -222,6 +222,11 @@ def test_recipes_cli_ls_show_cp_validate(tmp_path, capsys):
     shown = yaml.safe_load(out)
     assert code == 0 and shown["learning_rate"] == pytest.approx(3e-4)
     assert shown["data"]["frames"] == 16 and "adam_beta1" in shown  # every trl field, defaults filled in
+    for name in ("qwen2_5_omni_7b/grpo_wheel", "qwen2_5_vl_7b/dpo"):  # what `show` prints loads back the same
+        code, out, _ = _cli(capsys, "recipes", "show", name, "max_steps=7")
+        copy = tmp_path / "shown.yaml"
+        copy.write_text(out)
+        assert load_recipe(copy).args.to_dict() == load_recipe(name, ["max_steps=7"]).args.to_dict()
 
     dest = tmp_path / "my_sft.yaml"
     code, out, _ = _cli(capsys, "recipes", "cp", "qwen2_5_omni_7b/sft_lora", str(dest))

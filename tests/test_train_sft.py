@@ -97,6 +97,10 @@ def test_run_leaves_adapter_processor_card_and_manifest(first_run, tiny_qwen2_5_
 
     manifest = json.loads((first_run / "run_manifest.json").read_text())
     assert manifest["recipe"]["max_steps"] == 4 and manifest["family"] == "qwen2_5_omni"
+    assert (
+        manifest["trainer_args"]["max_steps"] == 4
+        and manifest["trainer_args"]["remove_unused_columns"] is False
+    )
     assert manifest["data"]["rows"] == 2 and len(manifest["data"]["sha256"]) == 64
     assert (
         manifest["versions"]["trl"] and manifest["versions"]["peft"] and manifest["metrics"]["train_loss"] > 0

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from affectreason.rationale import FORMAT_VERSION
-from affectreason.train.config import Recipe, recipe_to_dict, recipe_to_yaml
+from affectreason.train.config import Recipe, recipe_to_dict, recipe_to_yaml, resolved_args
 
 MANIFEST_NAME = "run_manifest.json"
 _PACKAGES = ("affectreason", "torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "datasets")
@@ -147,6 +147,7 @@ def run_manifest(
         "family": family,
         "format_version": FORMAT_VERSION,
         "recipe": recipe_to_dict(recipe),
+        "trainer_args": resolved_args(recipe),
         "data": {
             **data,
             "path": str(Path(recipe.data.path).resolve()),

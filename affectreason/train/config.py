@@ -138,7 +138,9 @@ class Recipe:
     lora: LoraSection
     rewards: RewardsSection | None
     args: Any
-    trl_values: dict[str, Any]  # the trl fields the recipe and its overrides set (for the model card)
+    trl_values: dict[
+        str, Any
+    ]  # the trl fields the recipe and its overrides set, typed (for `show` and the card)
 
 
 class RecipeError(AffectReasonError):
@@ -482,7 +484,6 @@ def _hardware_values(values: dict[str, Any]) -> dict[str, Any]:
     values = dict(values)
     if values.get("bf16") is None and not values.get("fp16"):
         values["bf16"] = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    values.setdefault("dataloader_pin_memory", torch.cuda.is_available())
     if values.get("report_to") == "auto":
         values["report_to"] = auto_loggers()
     workers = values.get("dataloader_num_workers")
@@ -506,7 +507,10 @@ def auto_loggers() -> list[str] | str:
     return found or "none"
 
 
-def _trl_config(method: str, trl_values: dict[str, Any], all_keys: list[str]) -> tuple[Any, list[str]]:
+def _trl_config(
+    method: str, trl_values: dict[str, Any], all_keys: list[str]
+) -> tuple[Any, dict[str, Any], list[str]]:
+    """(the config object, the recipe's trl values checked and typed, problems)."""
     cls = config_class(method)
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
     problems = []
@@ -521,11 +525,11 @@ def _trl_config(method: str, trl_values: dict[str, Any], all_keys: list[str]) ->
     values, bad = _validate_fields(cls, known, "")
     problems += bad
     if problems:
-        return None, problems
+        return None, {}, problems
     try:
-        return cls(**_hardware_values(values)), []
+        return cls(**_hardware_values(values)), values, []
     except (ValueError, TypeError) as exc:
-        return None, [f"{method} config: {str(exc).strip().splitlines()[0]}"]
+        return None, {}, [f"{method} config: {str(exc).strip().splitlines()[0]}"]
 
 
 def recipe_keys(method: str) -> list[str]:
@@ -544,7 +548,7 @@ def build_recipe(data: dict[str, Any], overrides: list[str] | None = None) -> Re
         raise RecipeError(problems)
     method = str(data["method"])
     _, trl_values = _split(data, METHODS[method])
-    args, problems = _trl_config(method, trl_values, recipe_keys(method))
+    args, values, problems = _trl_config(method, trl_values, recipe_keys(method))
     if problems:
         raise RecipeError(problems)
     return Recipe(
@@ -555,7 +559,7 @@ def build_recipe(data: dict[str, Any], overrides: list[str] | None = None) -> Re
         lora=sections["lora"],
         rewards=sections.get("rewards"),
         args=args,
-        trl_values={k: v for k, v in trl_values.items()},
+        trl_values=values,
     )
 
 
@@ -567,12 +571,37 @@ def load_recipe(path_or_name: str | Path, overrides: list[str] | None = None) ->
 # ---- writing ----------------------------------------------------------------------------------------------
 
 
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+
+
+def _plain(value: Any) -> Any:
+    """YAML-safe data (enums by value)."""
+    import enum
+
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def recipe_to_dict(recipe: Recipe, full: bool = True) -> dict[str, Any]:
-    """The recipe as plain data: sections, then trl's fields (all of them resolved, or only those set)."""
+    """The recipe as plain data: our sections, then trl's fields, either every one (the recipe's values, trl's
+    defaults elsewhere: a file that loads back as the same recipe) or only those the recipe set."""
     out: dict[str, Any] = {"method": recipe.method, "description": recipe.description}
     for name in METHODS[recipe.method].sections:
         out[name] = dataclasses.asdict(getattr(recipe, name))
-    out.update(recipe.args.to_dict() if full else recipe.trl_values)
+    if full:
+        fields = [f for f in dataclasses.fields(recipe.args) if f.init]
+        set_values = {**recipe.trl_values, **_FIXED}
+        out.update({f.name: _plain(set_values.get(f.name, _default(f))) for f in fields})
+    else:
+        out.update(_plain(recipe.trl_values))
     return out
 
 
@@ -580,3 +609,8 @@ def recipe_to_yaml(recipe: Recipe, full: bool = True) -> str:
     import yaml
 
     return yaml.safe_dump(recipe_to_dict(recipe, full), sort_keys=False, default_flow_style=False)
+
+
+def resolved_args(recipe: Recipe) -> dict[str, Any]:
+    """Every trl field as the trainer received it (derived values included), for the run manifest."""
+    return _plain(recipe.args.to_dict())
