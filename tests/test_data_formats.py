@@ -160,3 +160,15 @@ def test_a_sharegpt_file_trains_a_tiny_model(tmp_path, media, tiny_qwen2_5_omni)
     manifest = json.loads((out / "run_manifest.json").read_text())
     assert manifest["data"]["rows"] == 2 and manifest["metrics"]["train_loss"] > 0
     assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_hostile_json_is_one_error_line(tmp_path, capsys):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["data", "validate", str(deep)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps([{"messages": [{"role": "user", "content": "\x00" * 10}], "videos": 5}, 7]))
+    report = validate_captions(rows, decode=False)
+    assert {p.kind for p in report.problems} == {"missing_file", "empty_caption", "bad_row"}
