@@ -397,9 +397,13 @@ def _logger_problems(value: Any) -> list[str]:
 
 
 def _tuning_problems(model: ModelSection, method: str) -> list[str]:
-    if model.finetuning != "full":
-        return []
     problems = []
+    if model.quantization and not importlib.util.find_spec("bitsandbytes"):
+        problems.append(
+            f"model.quantization: {model.quantization} needs bitsandbytes (pip install bitsandbytes)"
+        )
+    if model.finetuning != "full":
+        return problems
     if model.quantization:
         problems.append(
             "model.quantization: QLoRA stays LoRA-only; finetuning: full needs quantization: null"
