@@ -105,7 +105,7 @@ def _trainer(model: Path, labels: Path, out: Path, rewards: list[str], trainer_c
     path = write_recipe(out.parent / "r.yaml", "grpo", model, labels, out, **fields)
     recipe = load_recipe(path, ["max_steps=1", "max_completion_length=8"])
     backbone = load_training_backbone(recipe)
-    args = recipe.args
+    args = recipe.trainer_args()
     args.generation_kwargs = {"suppress_tokens": backbone.suppress_token_ids()}
     cls = trainer_cls or MultimodalGRPOTrainer
     return backbone, cls(

@@ -290,3 +290,16 @@ def test_accelerate_configs_are_valid(name):
     assert config.mixed_precision == "bf16"
     if name.startswith("zero"):
         assert config.deepspeed_config["zero_stage"] == int(name[-1])
+
+
+def test_checking_a_recipe_leaves_deepspeed_alone_until_the_trainer_config(monkeypatch):
+    """Under `accelerate launch` with DeepSpeed, a trl config registers ZeRO-3's load hook: the one built to check
+    the recipe must not (the model loads before the trainer's config, as ZeRO-3 + our loader need)."""
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    recipe = load_recipe("qwen2_5_omni_3b/sft_lora")  # deepspeed is not installed here: a hook would fail
+    assert recipe.args.deepspeed_plugin is None
+    import os
+
+    assert os.environ["ACCELERATE_USE_DEEPSPEED"] == "true"
+    with pytest.raises(Exception, match="deepspeed"):
+        recipe.trainer_args()  # the trainer's own config does set DeepSpeed up

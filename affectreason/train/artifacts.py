@@ -137,8 +137,9 @@ def model_card(recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[
 
 
 def run_manifest(
-    recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[str, Any]
+    recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[str, Any], args: Any
 ) -> dict[str, Any]:
+    """The run's record; `args` is the trl config the trainer ran with."""
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": sys.argv,
@@ -147,7 +148,7 @@ def run_manifest(
         "family": family,
         "format_version": FORMAT_VERSION,
         "recipe": recipe_to_dict(recipe),
-        "trainer_args": resolved_args(recipe),
+        "trainer_args": resolved_args(args),
         "data": {
             **data,
             "path": str(Path(recipe.data.path).resolve()),
@@ -169,7 +170,7 @@ def save_artifacts(
     if trainer.is_world_process_zero():
         backbone.processor.save_pretrained(str(out))
         (out / "README.md").write_text(model_card(recipe, backbone.family, data, metrics), encoding="utf-8")
-        manifest = run_manifest(recipe, backbone.family, data, metrics)
+        manifest = run_manifest(recipe, backbone.family, data, metrics, trainer.args)
         (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
         push_artifacts(trainer, out)
     return out

@@ -26,6 +26,7 @@ Two values are ours, resolved when the config is built: `bf16` unset means "on w
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import difflib
@@ -129,7 +130,8 @@ _FIXED: dict[str, Any] = {"remove_unused_columns": False}
 
 @dataclass
 class Recipe:
-    """A resolved recipe: our sections plus `args`, the method's trl config object handed to the trainer."""
+    """A resolved recipe: our sections, the trl fields it sets (typed), and `args`, the method's trl config built
+    from them to check the recipe (`trainer_args()` builds the one a trainer gets)."""
 
     method: str
     description: str
@@ -138,9 +140,12 @@ class Recipe:
     lora: LoraSection
     rewards: RewardsSection | None
     args: Any
-    trl_values: dict[
-        str, Any
-    ]  # the trl fields the recipe and its overrides set, typed (for `show` and the card)
+    trl_values: dict[str, Any]
+
+    def trainer_args(self) -> Any:
+        """A fresh trl config for the trainer: call it after the model is loaded, because under `accelerate
+        launch` with DeepSpeed, a config that exists while the model loads makes ZeRO-3 partition it at load."""
+        return config_class(self.method)(**_hardware_values(self.trl_values))
 
 
 class RecipeError(AffectReasonError):
@@ -531,9 +536,22 @@ def _trl_config(
     if problems:
         return None, {}, problems
     try:
-        return cls(**_hardware_values(values)), values, []
+        with _without_deepspeed_hook():
+            return cls(**_hardware_values(values)), values, []
     except (ValueError, TypeError) as exc:
         return None, {}, [f"{method} config: {str(exc).strip().splitlines()[0]}"]
+
+
+@contextlib.contextmanager
+def _without_deepspeed_hook():
+    """The config built to check a recipe must not register DeepSpeed's ZeRO-3 load hook (transformers does so
+    for every config made under `accelerate launch` with DeepSpeed): the model loads first, as before."""
+    saved = os.environ.pop("ACCELERATE_USE_DEEPSPEED", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["ACCELERATE_USE_DEEPSPEED"] = saved
 
 
 def recipe_keys(method: str) -> list[str]:
@@ -615,6 +633,6 @@ def recipe_to_yaml(recipe: Recipe, full: bool = True) -> str:
     return yaml.safe_dump(recipe_to_dict(recipe, full), sort_keys=False, default_flow_style=False)
 
 
-def resolved_args(recipe: Recipe) -> dict[str, Any]:
-    """Every trl field as the trainer received it (derived values included), for the run manifest."""
-    return _plain(recipe.args.to_dict())
+def resolved_args(args: Any) -> dict[str, Any]:
+    """Every field of a trl config as the trainer received it (derived values included), for the run manifest."""
+    return _plain(args.to_dict())

@@ -93,7 +93,7 @@ def train_dpo(recipe: Recipe) -> Path:
     rows = read_pairs(recipe.data.path)
     checkpoint = resume_checkpoint(recipe.args)
     backbone = load_training_backbone(recipe)  # with model.adapter, trl keeps a frozen copy as the reference
-    args = recipe.args
+    args = recipe.trainer_args()
     trainer = DPOTrainer(
         model=backbone.model,
         args=args,

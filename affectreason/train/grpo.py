@@ -93,7 +93,7 @@ def train_grpo(recipe: Recipe) -> Path:
     checkpoint = resume_checkpoint(recipe.args)
     # An existing adapter (e.g. from SFT) is trained further; trl copies it to a frozen `ref` adapter for the KL term.
     backbone = load_training_backbone(recipe)
-    args = recipe.args
+    args = recipe.trainer_args()
     # a random or young policy samples media placeholder tokens, which break the next forward
     args.generation_kwargs = {
         **(args.generation_kwargs or {}),

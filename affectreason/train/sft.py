@@ -86,7 +86,7 @@ def build_sft_trainer(recipe: Recipe) -> tuple[Any, Any, list[Any]]:
 
     # The model is loaded before the trainer arguments exist, so ZeRO-3 partitions it after loading.
     backbone = load_training_backbone(recipe)
-    args = recipe.args
+    args = recipe.trainer_args()
     # the collator builds every batch (media included); trl must not tokenise the rows itself
     args.dataset_kwargs = {**(args.dataset_kwargs or {}), "skip_prepare_dataset": True}
     collator = MultimodalCollator(backbone, recipe.data, max_length=args.max_length)
