@@ -3,8 +3,8 @@ bounded YAML reader against plain `yaml.safe_load` followed by one walk over the
 objects, so the blow-up lands on whoever walks or rebuilds the data: a type coercer, a dump, a validator).
 
 Run: python eval/perf/recipes_validate.py. Goals: a recipe with bad values or a YAML bomb refused by the CLI in
-under a second (no torch import); the bounded reader refuses a bomb at least 100x faster than safe_load expands
-and walks one of 9^6 leaves.
+under a second (no torch import); the bounded reader refuses a 9-level bomb (9^9 leaves) in milliseconds,
+faster than safe_load plus one walk handles a 6-level one.
 """
 
 from __future__ import annotations
