@@ -94,33 +94,32 @@ def recipe(
     raw = {
         "method": method,
         "model": {"name_or_path": str(model), "dtype": "float32", "adapter": over.pop("adapter", None)},
-        "data": {"path": str(data), "frames": 2, "num_workers": 0, "prompt": str(args.prompt_file)},
+        "data": {"path": str(data), "frames": 2, "prompt": str(args.prompt_file)},
         "lora": {"r": 16, "alpha": 32, "dropout": 0.0},
-        "train": {
-            "output_dir": str(out),
-            "max_steps": steps,
-            "learning_rate": over.pop("lr", args.lr),
-            "lr_scheduler_type": "constant",
-            "per_device_train_batch_size": batch,
-            "gradient_accumulation_steps": 1,
-            "gradient_checkpointing": False,
-            "save_steps": 10_000,
-            "logging_steps": 5,
-            "report_to": "none",
-            "seed": args.seed_now,
-        },
+        "output_dir": str(out),
+        "max_steps": steps,
+        "learning_rate": over.pop("lr", args.lr),
+        "lr_scheduler_type": "constant",
+        "per_device_train_batch_size": over.pop("batch", batch),
+        "gradient_accumulation_steps": 1,
+        "activation_checkpointing": False,
+        "save_steps": 10_000,
+        "logging_steps": 5,
+        "report_to": "none",
+        "seed": args.seed_now,
+        "dataloader_num_workers": 0,
     }
     if method == "grpo":
-        raw["grpo"] = {
-            "num_generations": args.group,
-            "max_completion_length": 40,
-            "beta": args.beta,
-            "temperature": args.temperature,
-            "rewards": ["emotion_wheel", "format"],
-            "reward_weights": [1.0, args.format_weight],
-        }
+        raw["rewards"] = {"funcs": ["emotion_wheel", "format"]}
+        raw.update(
+            num_generations=args.group,
+            max_completion_length=40,
+            beta=args.beta,
+            temperature=args.temperature,
+            reward_weights=[1.0, args.format_weight],
+        )
     if method == "dpo":
-        raw["dpo"] = {"beta": 0.1}
+        raw["beta"] = 0.1
     return build_recipe(raw)
 
 
@@ -267,9 +266,8 @@ def run_seed(seed: int, root: Path, args: argparse.Namespace) -> dict[str, float
 
 def recipe_control(model: Path, train: Path, out: Path, args: argparse.Namespace, adapter: Path):
     """The SFT control: as many optimizer steps as the GRPO run, on as many sequences per step."""
-    control = recipe("sft", model, train, out, args.rl_steps, args, adapter=str(adapter))
-    control.train.per_device_train_batch_size = args.prompts * args.group
-    return control
+    batch = args.prompts * args.group
+    return recipe("sft", model, train, out, args.rl_steps, args, adapter=str(adapter), batch=batch)
 
 
 def table(results: list[dict[str, float]]) -> str:

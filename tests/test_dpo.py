@@ -30,7 +30,7 @@ def test_dpo_cli(family_fixture, request, tmp_path):
     pairs = write_pairs(tmp_path / "data")
     out = tmp_path / "run"
     recipe = write_recipe(tmp_path / "dpo.yaml", "dpo", model, pairs, out, beta=0.1)
-    assert main(["train", "dpo", str(recipe), "train.per_device_train_batch_size=2"]) == 0
+    assert main(["train", "dpo", str(recipe), "per_device_train_batch_size=2"]) == 0
     assert (out / "adapter_config.json").is_file()
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["global_step"] == 2

@@ -27,34 +27,34 @@ def write_labels(folder: Path, count: int = 4) -> Path:
     return path
 
 
-def write_recipe(path: Path, method: str, model: Path, data: Path, out: Path, **section) -> Path:
+def write_recipe(path: Path, method: str, model: Path, data: Path, out: Path, **fields) -> Path:
+    """A recipe file: our sections plus trl config fields at the top level (`fields` adds or replaces some)."""
     recipe = {
         "method": method,
         "model": {"name_or_path": str(model), "dtype": "float32"},
-        "data": {"path": str(data), "frames": 2, "num_workers": 0},
+        "data": {"path": str(data), "frames": 2},
         "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
-        "train": {
-            "output_dir": str(out),
-            "max_steps": 2,
-            "learning_rate": 1e-3,
-            "per_device_train_batch_size": 4,
-            "gradient_accumulation_steps": 1,
-            "gradient_checkpointing": False,
-            "save_steps": 1,
-            "logging_steps": 1,
-            "report_to": "none",
-        },
-        method: section,
+        "output_dir": str(out),
+        "max_steps": 2,
+        "learning_rate": 1e-3,
+        "per_device_train_batch_size": 4,
+        "gradient_accumulation_steps": 1,
+        "activation_checkpointing": False,
+        "save_steps": 1,
+        "logging_steps": 1,
+        "dataloader_num_workers": 0,
+        "report_to": "none",
+        **fields,
     }
     path.write_text(yaml.safe_dump(recipe))
     return path
 
 
-GRPO_SECTION = {
+GRPO_FIELDS = {
+    "rewards": {"funcs": ["emotion_wheel", "format", "length_penalty"]},
     "num_generations": 4,
     "max_completion_length": 12,
     "beta": 0.1,
-    "rewards": ["emotion_wheel", "format", "length_penalty"],
     "reward_weights": [1.0, 0.5, 0.1],
 }
 
@@ -64,7 +64,7 @@ def test_grpo_cli_and_resume(family_fixture, request, tmp_path):
     model = request.getfixturevalue(family_fixture)
     labels = write_labels(tmp_path / "data")
     out = tmp_path / "run"
-    recipe = write_recipe(tmp_path / "grpo.yaml", "grpo", model, labels, out, **GRPO_SECTION)
+    recipe = write_recipe(tmp_path / "grpo.yaml", "grpo", model, labels, out, **GRPO_FIELDS)
     assert main(["train", "grpo", str(recipe)]) == 0
     assert (out / "adapter_config.json").is_file() and (out / "README.md").is_file()
     curves = json.loads((out / "reward_curves.json").read_text())
@@ -89,35 +89,29 @@ def test_grpo_cli_and_resume(family_fixture, request, tmp_path):
         assert (tmp_path / "run2" / "adapter_config.json").is_file()
 
 
-def _trainer(model: Path, labels: Path, out: Path, rewards: list[str], trainer_cls=None, **config):
+def _trainer(model: Path, labels: Path, out: Path, rewards: list[str], trainer_cls=None, **more):
+    """A GRPO trainer built the way `train grpo` builds it (one step, 8-token completions); `more` adds trl
+    fields to the recipe."""
     import datasets
-    from trl import GRPOConfig
 
     from affectreason.train.collator import MultimodalCollator
     from affectreason.train.config import load_recipe
     from affectreason.train.data import load_captions
     from affectreason.train.grpo import reward_functions, rl_rows
     from affectreason.train.grpo_trainer import MultimodalGRPOTrainer
-    from affectreason.train.sft import load_training_backbone, trainer_arguments
+    from affectreason.train.sft import load_training_backbone
 
-    section = {**GRPO_SECTION, "rewards": rewards, "reward_weights": [1.0] * len(rewards)}
-    recipe = load_recipe(
-        write_recipe(out.parent / "r.yaml", "grpo", model, labels, out, **section), ["max_steps=1"]
-    )
+    fields = {**GRPO_FIELDS, "rewards": {"funcs": rewards}, "reward_weights": [1.0] * len(rewards), **more}
+    path = write_recipe(out.parent / "r.yaml", "grpo", model, labels, out, **fields)
+    recipe = load_recipe(path, ["max_steps=1", "max_completion_length=8"])
     backbone = load_training_backbone(recipe)
-    args = GRPOConfig(
-        **trainer_arguments(recipe.train, 0),
-        num_generations=4,
-        max_completion_length=8,
-        beta=0.1,
-        generation_kwargs={"suppress_tokens": backbone.suppress_token_ids()},
-        **config,
-    )
+    args = recipe.trainer_args()
+    args.generation_kwargs = {"suppress_tokens": backbone.suppress_token_ids()}
     cls = trainer_cls or MultimodalGRPOTrainer
     return backbone, cls(
         model=backbone.model,
         args=args,
-        reward_funcs=reward_functions(recipe.grpo),
+        reward_funcs=reward_functions(recipe),
         train_dataset=datasets.Dataset.from_list(rl_rows(load_captions(labels), "Describe the emotion.")),
         processing_class=backbone.processor,
         backbone=backbone,
@@ -192,12 +186,13 @@ def test_zero_reward_variance_warns(tiny_qwen2_5_omni, tmp_path):
 
 def test_grpo_recipe_errors_are_one_line(tiny_qwen2_5_omni, tmp_path, capsys):
     labels = write_labels(tmp_path / "data", count=1)
-    bad = {**GRPO_SECTION, "reward_weights": [1.0]}
+    bad = {**GRPO_FIELDS, "reward_weights": [1.0]}
     recipe = write_recipe(tmp_path / "g.yaml", "grpo", tiny_qwen2_5_omni, labels, tmp_path / "o", **bad)
     assert main(["train", "grpo", str(recipe)]) == 2
-    assert "reward_weights has 1 values for 3 rewards" in capsys.readouterr().err
-    assert main(["train", "grpo", str(recipe), "grpo.rewards=nope"]) == 2
-    assert "unknown reward 'nope'" in capsys.readouterr().err
+    assert "reward_weights: 1 weights for 3 rewards.funcs" in capsys.readouterr().err
+    assert main(["train", "grpo", str(recipe), "rewards.funcs=[nope]", "reward_weights=[1]"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown reward 'nope'" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.gpu
@@ -207,6 +202,6 @@ def test_qlora_grpo_on_gpu(tiny_qwen2_5_omni, tmp_path):
         pytest.skip("needs a CUDA GPU")
     labels = write_labels(tmp_path / "data")
     out = tmp_path / "run"
-    recipe = write_recipe(tmp_path / "grpo.yaml", "grpo", tiny_qwen2_5_omni, labels, out, **GRPO_SECTION)
+    recipe = write_recipe(tmp_path / "grpo.yaml", "grpo", tiny_qwen2_5_omni, labels, out, **GRPO_FIELDS)
     assert main(["train", "grpo", str(recipe), "model.quantization=4bit", "model.dtype=bfloat16"]) == 0
     assert (out / "adapter_config.json").is_file()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from affectreason.rationale import FORMAT_VERSION
-from affectreason.train.config import Recipe, recipe_to_dict, recipe_to_yaml
+from affectreason.train.config import Recipe, recipe_to_dict, recipe_to_yaml, resolved_args
 
 MANIFEST_NAME = "run_manifest.json"
 _PACKAGES = ("affectreason", "torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "datasets")
@@ -81,12 +81,22 @@ def model_card(recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[
     from huggingface_hub import ModelCardData
 
     base = recipe.model.name_or_path
+    full = recipe.model.finetuning == "full"
     card = ModelCardData(
         base_model=base if _is_hub_id(base) else None,
-        library_name="peft",
-        tags=["affectreason", "emotion-recognition", "multimodal", "lora", recipe.method, family],
+        library_name="transformers" if full else "peft",
+        tags=[
+            "affectreason",
+            "emotion-recognition",
+            "multimodal",
+            recipe.model.finetuning,
+            recipe.method,
+            family,
+        ],
     )
-    out = recipe.train.output_dir
+    what = f"`{base}` ({family}) fine-tuned in full" if full else f"A LoRA adapter for `{base}` ({family})"
+    out = recipe.args.output_dir
+    usage = f"--model {out}" if full else f"--model {base} --adapter {out}"
     lines = [
         "---",
         card.to_yaml(),
@@ -94,14 +104,14 @@ def model_card(recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[
         "",
         f"# {Path(out).name}",
         "",
-        f"A LoRA adapter for `{base}` ({family}) trained with affectreason `train {recipe.method}` to describe the "
+        f"{what}, trained with affectreason `train {recipe.method}` to describe the "
         f"emotions in a clip with visual, acoustic and lexical cues (response format {FORMAT_VERSION}).",
         "",
         "## Usage",
         "",
         "```",
-        f"affectreason describe clip.mp4 --model {base} --adapter {out}",
-        f"affectreason merge {out} --out {out}-merged",
+        f"affectreason describe clip.mp4 {usage}",
+        *([] if full else [f"affectreason merge {out} --out {out}-merged"]),
         "```",
         "",
         "## Data",
@@ -119,7 +129,7 @@ def model_card(recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[
         "## Recipe",
         "",
         "```yaml",
-        recipe_to_yaml(recipe).rstrip(),
+        recipe_to_yaml(recipe, full=False).rstrip(),
         "```",
         "",
     ]
@@ -127,8 +137,9 @@ def model_card(recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[
 
 
 def run_manifest(
-    recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[str, Any]
+    recipe: Recipe, family: str, data: dict[str, Any], metrics: dict[str, Any], args: Any
 ) -> dict[str, Any]:
+    """The run's record; `args` is the trl config the trainer ran with."""
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": sys.argv,
@@ -137,6 +148,7 @@ def run_manifest(
         "family": family,
         "format_version": FORMAT_VERSION,
         "recipe": recipe_to_dict(recipe),
+        "trainer_args": resolved_args(args),
         "data": {
             **data,
             "path": str(Path(recipe.data.path).resolve()),
@@ -152,12 +164,32 @@ def save_artifacts(
     trainer: Any, backbone: Any, recipe: Recipe, data: dict[str, Any], metrics: dict[str, Any]
 ) -> Path:
     """Save the adapter (all ranks take part, so sharded weights are gathered) and, on the main process,
-    the processor, model card and run manifest into `train.output_dir`."""
-    out = Path(recipe.train.output_dir)
-    trainer.save_model(str(out))
+    the processor, model card and run manifest into `output_dir`."""
+    out = Path(recipe.args.output_dir)
+    trainer.save_model(str(out), _internal_call=True)  # pushed below, once our card is written
     if trainer.is_world_process_zero():
         backbone.processor.save_pretrained(str(out))
         (out / "README.md").write_text(model_card(recipe, backbone.family, data, metrics), encoding="utf-8")
-        manifest = run_manifest(recipe, backbone.family, data, metrics)
+        manifest = run_manifest(recipe, backbone.family, data, metrics, trainer.args)
         (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+        push_artifacts(trainer, out)
     return out
+
+
+def push_artifacts(trainer: Any, out: Path) -> None:
+    """With trl's `push_to_hub`: upload the adapter (or model), processor, our model card and the manifest to
+    `hub_model_id` (trainer.push_to_hub would replace the card with trl's own)."""
+    args = trainer.args
+    if not args.push_to_hub:
+        return
+    from transformers.utils.hub import hf_api
+
+    trainer._finish_current_push()  # a checkpoint upload still running
+    hf_api().upload_folder(
+        repo_id=trainer.hub_model_id,
+        folder_path=str(out),
+        commit_message=f"affectreason: {args.run_name or out.name}",
+        token=args.hub_token,
+        revision=args.hub_revision,
+        ignore_patterns=["_*", "checkpoint-*", "runs/*"],
+    )

@@ -9,28 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from affectreason.errors import AffectReasonError
-from affectreason.train.config import Recipe, register_recipe
-
-
-@dataclass
-class DPOSection:
-    """The preference objective (names follow trl's DPOConfig)."""
-
-    beta: float = 0.1
-    loss_type: str = "sigmoid"
-
-
-@dataclass
-class DPORecipe(Recipe):
-    dpo: DPOSection = field(default_factory=DPOSection)
-
-
-register_recipe("dpo", DPORecipe)
+from affectreason.train.config import Recipe
 
 
 def read_pairs(path: str | Path) -> list[dict[str, Any]]:
@@ -94,34 +77,30 @@ class PreferenceCollator:
         return batch
 
 
-def train_dpo(recipe: DPORecipe) -> Path:
+def train_dpo(recipe: Recipe) -> Path:
     """Run DPO from a recipe; returns the output folder with the adapter, model card and manifest."""
     import datasets
     from transformers import set_seed
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
     from affectreason.train.artifacts import save_artifacts
     from affectreason.train.collator import MultimodalCollator
-    from affectreason.train.sft import load_training_backbone, resume_checkpoint, trainer_arguments
+    from affectreason.train.sft import load_training_backbone, resume_checkpoint
 
     if not recipe.data.path:
         raise AffectReasonError("the recipe has no data.path: pass data.path=pairs.jsonl")
-    set_seed(recipe.train.seed)
+    set_seed(recipe.args.seed)
     rows = read_pairs(recipe.data.path)
-    checkpoint = resume_checkpoint(recipe.train)
+    checkpoint = resume_checkpoint(recipe.args)
     backbone = load_training_backbone(recipe)  # with model.adapter, trl keeps a frozen copy as the reference
-    args = DPOConfig(
-        **trainer_arguments(recipe.train, recipe.data.num_workers),
-        beta=recipe.dpo.beta,
-        loss_type=[recipe.dpo.loss_type],
-        max_length=None,
-        precompute_ref_log_probs=False,
-    )
+    args = recipe.trainer_args()
     trainer = DPOTrainer(
         model=backbone.model,
         args=args,
         train_dataset=datasets.Dataset.from_list(rows),
-        data_collator=PreferenceCollator(MultimodalCollator(backbone, recipe.data)),
+        data_collator=PreferenceCollator(
+            MultimodalCollator(backbone, recipe.data, max_length=args.max_length)
+        ),
         processing_class=backbone.tokenizer,
     )
     result = trainer.train(resume_from_checkpoint=checkpoint)
