@@ -210,3 +210,49 @@ def test_qlora_grpo_on_gpu(tiny_qwen2_5_omni, tmp_path):
     recipe = write_recipe(tmp_path / "grpo.yaml", "grpo", tiny_qwen2_5_omni, labels, out, **GRPO_SECTION)
     assert main(["train", "grpo", str(recipe), "model.quantization=4bit", "model.dtype=bfloat16"]) == 0
     assert (out / "adapter_config.json").is_file()
+
+
+def write_mixed_labels(folder: Path) -> Path:
+    """An audio-in-video clip, a silent video and an audio-only file, as in MELD or MER2023."""
+    from affectreason.synth import write_audio, write_clip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_emotion_clip(folder / "av.mp4", "happy", seed=0, duration=1.0, fps=4, size=(32, 32))
+    write_clip(folder / "silent.mp4", audio=False, duration=1.0, fps=4, size=(32, 32))
+    write_audio(folder / "voice.wav", duration=1.0)
+    path = folder / "labels.csv"
+    path.write_text("video,audio,emotions\nav.mp4,,happy\nsilent.mp4,,sad\n,voice.wav,angry\n")
+    return path
+
+
+MIXED_SECTION = {**GRPO_SECTION, "num_generations": 2}
+
+
+@pytest.mark.parametrize("family_fixture", ["tiny_qwen2_5_omni", "tiny_qwen3_omni"])
+def test_grpo_silent_audio_only_and_mixed_rows(family_fixture, request, tmp_path):
+    """One generation batch holds all three row shapes; every pass sees the media each row really has."""
+    model = request.getfixturevalue(family_fixture)
+    labels = write_mixed_labels(tmp_path / "data")
+    out = tmp_path / "run"
+    recipe_path = write_recipe(tmp_path / "grpo.yaml", "grpo", model, labels, out, **MIXED_SECTION)
+    overrides = ["per_device_train_batch_size=6", "max_steps=1"]
+    assert main(["train", "grpo", str(recipe_path), *overrides]) == 0
+    assert (out / "adapter_config.json").is_file()
+
+    # The production trainer: the features ride in trl's batch, one entry per completion row, aligned.
+    from affectreason.train.config import load_recipe
+    from affectreason.train.grpo import build_grpo_trainer
+
+    trainer, backbone, _ = build_grpo_trainer(load_recipe(str(recipe_path), overrides))
+    rows = next(iter(trainer.get_train_dataloader()))
+    batch = trainer._generate_and_score_completions(rows)
+    features = batch["mm_features"]
+    assert len(features) == len(rows) == batch["completion_ids"].size(0)
+    assert {bool(f.get("use_audio_in_video")) for f in features} == {True}  # one layout per batch
+    by_media = {row["video"] or row["audio"]: f for row, f in zip(rows, features, strict=True)}
+    silent = next(f for m, f in by_media.items() if m.endswith("silent.mp4"))
+    voice = next(f for m, f in by_media.items() if m.endswith("voice.wav"))
+    assert "input_features" in silent and "pixel_values_videos" in silent  # a silent track beside its frames
+    assert "pixel_values_videos" not in voice and "input_features" in voice
+    for name in ("_cache", "_rows", "_row_index"):  # nothing per row outlives the batch on the trainer
+        assert not hasattr(trainer, name), name

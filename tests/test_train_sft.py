@@ -249,9 +249,6 @@ def test_report_to_auto_and_resume_resolution(tmp_path, monkeypatch):
 
     train = TrainSection(output_dir=str(tmp_path / "run"), resume_from_checkpoint="auto")
     assert resume_checkpoint(train) is None  # nothing to resume: a fresh start
-    (tmp_path / "run" / "checkpoint-2").mkdir(parents=True)
-    (tmp_path / "run" / "checkpoint-10").mkdir()
-    assert resume_checkpoint(train).endswith("checkpoint-10")
     assert resume_checkpoint(TrainSection(resume_from_checkpoint=None)) is None
 
 
@@ -283,3 +280,38 @@ def test_undecodable_media_in_a_dataloader_worker_is_one_error_line(
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2
     assert "error: cannot decode" in err and err.endswith(f"affectreason data validate {path})")
+
+
+def test_resume_skips_partial_checkpoints_and_refuses_changed_settings(
+    first_run, tiny_qwen2_5_omni, captions, tmp_path, capsys
+):
+    """A kill during a save leaves checkpoint folders that look like checkpoints; resume skips each with a line."""
+    out = tmp_path / "resumed"
+    shutil.copytree(first_run / "checkpoint-2", out / "checkpoint-2")
+    shutil.copytree(first_run / "checkpoint-4", out / "checkpoint-4")
+    optimizer = out / "checkpoint-4" / "optimizer.pt"
+    optimizer.write_bytes(optimizer.read_bytes()[: optimizer.stat().st_size // 2])  # truncated
+    shutil.copytree(first_run / "checkpoint-4", out / "checkpoint-5")
+    (out / "checkpoint-5" / "trainer_state.json").unlink()
+    (out / "checkpoint-6").mkdir()  # killed right after mkdir
+    args = ["train", "sft", str(_recipe_file(tmp_path, tiny_qwen2_5_omni)), f"data.path={captions}"]
+    args += [f"output_dir={out}", *FAST, "train.save_steps=2", "train.resume_from_checkpoint=auto"]
+    assert main([*args, "train.max_steps=4"]) == 0
+    err = capsys.readouterr().err
+    for name in ("checkpoint-6", "checkpoint-5", "checkpoint-4"):
+        assert f"skipping partial checkpoint {out / name}" in err, err
+    original, resumed = _losses(first_run / "checkpoint-4"), _losses(out / "checkpoint-4")
+    for step in (3, 4):
+        assert resumed[step] == pytest.approx(original[step], rel=1e-4, abs=1e-4)
+
+    for change, key in (("train.learning_rate=0.05", "learning_rate"), ("lora.r=8", "r")):
+        assert main([*args, "train.max_steps=6", change]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+        assert f"{key}:" in err and "checkpoint-4" in err, err
+    other = tmp_path / "other.csv"
+    other.write_text(captions.read_text().replace("We won!", "We lost."))
+    shutil.copy(captions.parent / "a.mp4", tmp_path / "a.mp4")
+    shutil.copy(captions.parent / "b.mp4", tmp_path / "b.mp4")
+    assert main([*args, "train.max_steps=6", f"data.path={other}"]) == 2
+    assert "data" in capsys.readouterr().err
