@@ -79,6 +79,22 @@ def read_pairs(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _dpo_trainer_class() -> type:
+    """trl's DPOTrainer whose rows stay raw: the collator builds every sequence from the clip and the texts.
+
+    trl prepares a non-image dataset itself (prompt extraction, an EOS appended to `chosen`/`rejected`,
+    tokenisation); our collator already ends each response with one end-of-turn and labels it, so that
+    preparation would train on a doubled end-of-turn. Image datasets skip it in trl for the same reason.
+    """
+    from trl import DPOTrainer
+
+    class MultimodalDPOTrainer(DPOTrainer):
+        def _prepare_dataset(self, dataset: Any, *args: Any, **kwargs: Any) -> Any:
+            return dataset
+
+    return MultimodalDPOTrainer
+
+
 class PreferenceCollator:
     """Rows -> one batch: chosen sequences then rejected ones (trl's layout), each with the clip's media."""
 
@@ -94,21 +110,19 @@ class PreferenceCollator:
         return batch
 
 
-def train_dpo(recipe: DPORecipe) -> Path:
-    """Run DPO from a recipe; returns the output folder with the adapter, model card and manifest."""
+def build_dpo_trainer(recipe: DPORecipe) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """trl's DPOTrainer on the recipe's pairs, the LoRA-wrapped backbone and the pair rows, ready to `train()`."""
     import datasets
     from transformers import set_seed
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOConfig
 
-    from affectreason.train.artifacts import save_artifacts
     from affectreason.train.collator import MultimodalCollator
-    from affectreason.train.sft import load_training_backbone, resume_checkpoint, trainer_arguments
+    from affectreason.train.sft import load_training_backbone, trainer_arguments
 
     if not recipe.data.path:
         raise AffectReasonError("the recipe has no data.path: pass data.path=pairs.jsonl")
     set_seed(recipe.train.seed)
     rows = read_pairs(recipe.data.path)
-    checkpoint = resume_checkpoint(recipe.train)
     backbone = load_training_backbone(recipe)  # with model.adapter, trl keeps a frozen copy as the reference
     args = DPOConfig(
         **trainer_arguments(recipe.train, recipe.data.num_workers),
@@ -117,13 +131,23 @@ def train_dpo(recipe: DPORecipe) -> Path:
         max_length=None,
         precompute_ref_log_probs=False,
     )
-    trainer = DPOTrainer(
+    trainer = _dpo_trainer_class()(
         model=backbone.model,
         args=args,
         train_dataset=datasets.Dataset.from_list(rows),
         data_collator=PreferenceCollator(MultimodalCollator(backbone, recipe.data)),
         processing_class=backbone.tokenizer,
     )
+    return trainer, backbone, rows
+
+
+def train_dpo(recipe: DPORecipe) -> Path:
+    """Run DPO from a recipe; returns the output folder with the adapter, model card and manifest."""
+    from affectreason.train.artifacts import save_artifacts
+    from affectreason.train.sft import resume_checkpoint
+
+    checkpoint = resume_checkpoint(recipe.train)
+    trainer, backbone, rows = build_dpo_trainer(recipe)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     data = {"pairs": len(rows), "with_subtitle": sum(1 for r in rows if r["subtitle"])}
     return save_artifacts(trainer, backbone, recipe, data, dict(result.metrics))
