@@ -17,7 +17,11 @@ if TYPE_CHECKING:
 
 
 def lora_config(backbone: Backbone, lora: LoraSection) -> Any:
-    """The peft `LoraConfig`: the recipe's rank/alpha/dropout, targets defaulting to the backbone's regex."""
+    """The peft `LoraConfig`: the recipe's rank/alpha/dropout, targets defaulting to the backbone's regex.
+
+    The towers are always excluded: peft turns a regex into bare leaf names for models with a weight conversion
+    mapping (Qwen3-Omni), which would otherwise reach the audio tower's `q_proj`/`k_proj`/`v_proj`.
+    """
     from peft import LoraConfig
 
     targets = lora.target_modules or backbone.lora_target_modules
@@ -26,6 +30,7 @@ def lora_config(backbone: Backbone, lora: LoraSection) -> Any:
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
         target_modules=targets,
+        exclude_modules=backbone.lora_exclude_modules,
         bias="none",
         task_type="CAUSAL_LM",
     )
