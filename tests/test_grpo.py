@@ -126,6 +126,8 @@ def _trainer(model: Path, labels: Path, out: Path, rewards: list[str], trainer_c
 
 
 def test_towers_run_in_generation_reference_and_policy_passes(tiny_qwen2_5_omni, tmp_path):
+    from trl.distributed import DistributedBackend
+
     from affectreason.train.grpo_trainer import MultimodalGRPOTrainer
 
     calls: list[tuple[str, str]] = []
@@ -133,7 +135,7 @@ def test_towers_run_in_generation_reference_and_policy_passes(tiny_qwen2_5_omni,
     class Recording(MultimodalGRPOTrainer):
         """Tags each tower call with the pass it happened in."""
 
-        phase = "other"
+        phase, in_loss = "other", False
 
         def _generate_single_turn(self, *args, **kwargs):
             self.phase = "generate"
@@ -142,15 +144,30 @@ def test_towers_run_in_generation_reference_and_policy_passes(tiny_qwen2_5_omni,
             finally:
                 self.phase = "other"
 
+        def _compute_loss(self, *args, **kwargs):
+            self.in_loss = True
+            try:
+                return super()._compute_loss(*args, **kwargs)
+            finally:
+                self.in_loss = False
+
         def _get_per_token_logps_and_entropies(self, *args, **kwargs):
-            self.phase = "policy" if self._row_index is not None else "reference"
+            self.phase = "policy" if self.in_loss else "reference"
             try:
                 return super()._get_per_token_logps_and_entropies(*args, **kwargs)
             finally:
                 self.phase = "other"
 
+    class SummonRecording(DistributedBackend):
+        """trl's backend, noting the phase in which FSDP v1 parameters are summoned (a no-op off FSDP)."""
+
+        def summon_full_params(self, module, **kwargs):
+            calls.append((trainer.phase, "summon"))
+            return super().summon_full_params(module, **kwargs)
+
     labels = write_labels(tmp_path / "data")
     backbone, trainer = _trainer(tiny_qwen2_5_omni, labels, tmp_path / "run", ["length_penalty"], Recording)
+    trainer._dist = SummonRecording(trainer.accelerator)
     for name, module in backbone.tower_modules().items():
         module.register_forward_hook(lambda *_, name=name: calls.append((trainer.phase, name)))
     trainer.train()
@@ -158,26 +175,32 @@ def test_towers_run_in_generation_reference_and_policy_passes(tiny_qwen2_5_omni,
         for tower in ("vision", "audio"):
             assert (phase, tower) in calls, (phase, tower, calls)
     assert ("other", "vision") not in calls
+    assert ("generate", "summon") in calls  # FSDP v1: HF generation sees full parameters, as in trl
 
 
-def test_vllm_rollout_inputs_carry_video_audio_and_suppression(tiny_qwen2_5_omni, tmp_path):
+def test_vllm_rollouts_carry_each_rows_media_through_trls_path(tiny_qwen2_5_omni, tmp_path):
     from affectreason.backbones.base import load_backbone
     from affectreason.engines.base import Request
     from affectreason.media import load_clip
-    from affectreason.train.grpo_trainer import vllm_rollout_inputs, vllm_sampling_kwargs
+    from affectreason.train.grpo_trainer import VLLMRow, vllm_prompt, vllm_suppression
 
     labels = write_labels(tmp_path / "data", count=1)
     backbone = load_backbone(str(tiny_qwen2_5_omni), load_model=False)
     clip = load_clip(labels.parent / "c0.mp4", frames=2)
-    (entry,) = vllm_rollout_inputs(backbone, [Request(clip, "Describe.")])
+    entry = backbone.vllm_inputs(Request(clip, "Describe."))
     assert entry["multi_modal_data"]["video"].shape[0] == 2
     audio, rate = entry["multi_modal_data"]["audio"]
     assert rate == 16000 and len(audio) == len(clip.audio)
-    assert entry["mm_processor_kwargs"]["use_audio_in_video"] is True
-    assert "Describe." in entry["prompt"]
-    kwargs = vllm_sampling_kwargs(1.0, 0.9, 64, {"suppress_tokens": backbone.suppress_token_ids()})
-    assert kwargs["max_tokens"] == 64 and "suppress_tokens" not in kwargs
-    assert set(kwargs["logit_bias"]) == set(backbone.suppress_token_ids())
+    kwargs = entry["mm_processor_kwargs"]
+    assert kwargs["use_audio_in_video"] is True and "Describe." in entry["prompt"]
+    hf = backbone.video_kwargs(clip.frames, kwargs["fps"])  # the frames vLLM sees are the frames HF scores
+    assert kwargs["size"] == hf["size"] and kwargs["do_sample_frames"] is False
+    # trl's colocate path wraps each row's image slot as {"image": ...}; ours comes back out unchanged
+    trl_row = {"prompt_token_ids": [1, 2], "multi_modal_data": {"image": VLLMRow(entry)}}
+    assert vllm_prompt(trl_row) is entry
+    assert vllm_prompt({"prompt_token_ids": [1, 2]}) == {"prompt_token_ids": [1, 2]}
+    bias = vllm_suppression(backbone.suppress_token_ids())["logit_bias"]
+    assert set(bias) == set(backbone.suppress_token_ids()) and set(bias.values()) == {-100.0}
 
 
 def test_zero_reward_variance_warns(tiny_qwen2_5_omni, tmp_path):
@@ -248,7 +271,8 @@ def test_grpo_silent_audio_only_and_mixed_rows(family_fixture, request, tmp_path
     batch = trainer._generate_and_score_completions(rows)
     features = batch["mm_features"]
     assert len(features) == len(rows) == batch["completion_ids"].size(0)
-    assert {bool(f.get("use_audio_in_video")) for f in features} == {True}  # one layout per batch
+    videos = [f for f in features if "pixel_values_videos" in f]
+    assert videos and all(f["use_audio_in_video"] for f in videos)  # one video layout per batch
     by_media = {row["video"] or row["audio"]: f for row, f in zip(rows, features, strict=True)}
     silent = next(f for m, f in by_media.items() if m.endswith("silent.mp4"))
     voice = next(f for m, f in by_media.items() if m.endswith("voice.wav"))

@@ -101,20 +101,17 @@ def curve_summary(curves: dict[str, list[float]], points: int = 5) -> dict[str, 
     return out
 
 
-def train_grpo(recipe: GRPORecipe) -> Path:
-    """Run GRPO from a recipe; returns the output folder with the adapter, model card and manifest."""
-    import json
-
+def build_grpo_trainer(recipe: GRPORecipe) -> tuple[Any, Any, list[Any]]:
+    """The multimodal GRPO trainer, the LoRA-wrapped backbone and the caption rows, ready to `train()`."""
     import datasets
     from transformers import set_seed
     from trl import GRPOConfig
 
     from affectreason.prompts import load_prompt
-    from affectreason.train.artifacts import save_artifacts
     from affectreason.train.collator import MultimodalCollator
-    from affectreason.train.data import data_summary, load_captions
-    from affectreason.train.grpo_trainer import MultimodalGRPOTrainer
-    from affectreason.train.sft import load_training_backbone, resume_checkpoint, trainer_arguments
+    from affectreason.train.data import load_captions
+    from affectreason.train.grpo_trainer import MultimodalGRPOTrainer, vllm_suppression
+    from affectreason.train.sft import load_training_backbone, trainer_arguments
 
     section = recipe.grpo
     set_seed(recipe.train.seed)
@@ -122,9 +119,9 @@ def train_grpo(recipe: GRPORecipe) -> Path:
     rewards = reward_functions(section)
     examples = load_captions(_data_path(recipe))
     dataset = datasets.Dataset.from_list(rl_rows(examples, prompt))
-    checkpoint = resume_checkpoint(recipe.train)
     # An existing adapter (e.g. from SFT) is trained further; trl copies it to a frozen `ref` adapter for the KL term.
     backbone = load_training_backbone(recipe)
+    suppressed = backbone.suppress_token_ids()
     args = GRPOConfig(
         **trainer_arguments(recipe.train, num_workers=0),
         num_generations=section.num_generations,
@@ -142,7 +139,10 @@ def train_grpo(recipe: GRPORecipe) -> Path:
         vllm_mode="colocate",
         vllm_gpu_memory_utilization=section.vllm_gpu_memory_utilization,
         log_completions=section.log_completions,
-        generation_kwargs={"suppress_tokens": backbone.suppress_token_ids()},
+        # trl hands these to HF generate or to vLLM's SamplingParams, whichever samples
+        generation_kwargs=vllm_suppression(suppressed)
+        if section.use_vllm
+        else {"suppress_tokens": suppressed},
     )
     trainer = MultimodalGRPOTrainer(
         model=backbone.model,
@@ -153,6 +153,19 @@ def train_grpo(recipe: GRPORecipe) -> Path:
         backbone=backbone,
         collator=MultimodalCollator(backbone, recipe.data, prompt=prompt, response_key=None),
     )
+    return trainer, backbone, examples
+
+
+def train_grpo(recipe: GRPORecipe) -> Path:
+    """Run GRPO from a recipe; returns the output folder with the adapter, model card and manifest."""
+    import json
+
+    from affectreason.train.artifacts import save_artifacts
+    from affectreason.train.data import data_summary
+    from affectreason.train.sft import resume_checkpoint
+
+    checkpoint = resume_checkpoint(recipe.train)
+    trainer, backbone, examples = build_grpo_trainer(recipe)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     curves = reward_curves(trainer.state.log_history)
     out = save_artifacts(
