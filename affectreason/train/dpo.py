@@ -116,6 +116,7 @@ def build_dpo_trainer(recipe: DPORecipe) -> tuple[Any, Any, list[dict[str, Any]]
     from transformers import set_seed
     from trl import DPOConfig
 
+    from affectreason.train.artifacts import checkpoint_callback
     from affectreason.train.collator import MultimodalCollator
     from affectreason.train.sft import load_training_backbone, trainer_arguments
 
@@ -137,6 +138,7 @@ def build_dpo_trainer(recipe: DPORecipe) -> tuple[Any, Any, list[dict[str, Any]]
         train_dataset=datasets.Dataset.from_list(rows),
         data_collator=PreferenceCollator(MultimodalCollator(backbone, recipe.data)),
         processing_class=backbone.tokenizer,
+        callbacks=[checkpoint_callback(recipe)],
     )
     return trainer, backbone, rows
 
@@ -144,9 +146,9 @@ def build_dpo_trainer(recipe: DPORecipe) -> tuple[Any, Any, list[dict[str, Any]]
 def train_dpo(recipe: DPORecipe) -> Path:
     """Run DPO from a recipe; returns the output folder with the adapter, model card and manifest."""
     from affectreason.train.artifacts import save_artifacts
-    from affectreason.train.sft import resume_checkpoint
+    from affectreason.train.artifacts import resume_checkpoint
 
-    checkpoint = resume_checkpoint(recipe.train)
+    checkpoint = resume_checkpoint(recipe)
     trainer, backbone, rows = build_dpo_trainer(recipe)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     data = {"pairs": len(rows), "with_subtitle": sum(1 for r in rows if r["subtitle"])}

@@ -108,6 +108,7 @@ def build_grpo_trainer(recipe: GRPORecipe) -> tuple[Any, Any, list[Any]]:
     from trl import GRPOConfig
 
     from affectreason.prompts import load_prompt
+    from affectreason.train.artifacts import checkpoint_callback
     from affectreason.train.collator import MultimodalCollator
     from affectreason.train.data import load_captions
     from affectreason.train.grpo_trainer import MultimodalGRPOTrainer, vllm_suppression
@@ -152,6 +153,7 @@ def build_grpo_trainer(recipe: GRPORecipe) -> tuple[Any, Any, list[Any]]:
         processing_class=backbone.processor,
         backbone=backbone,
         collator=MultimodalCollator(backbone, recipe.data, prompt=prompt, response_key=None),
+        callbacks=[checkpoint_callback(recipe)],
     )
     return trainer, backbone, examples
 
@@ -162,9 +164,9 @@ def train_grpo(recipe: GRPORecipe) -> Path:
 
     from affectreason.train.artifacts import save_artifacts
     from affectreason.train.data import data_summary
-    from affectreason.train.sft import resume_checkpoint
+    from affectreason.train.artifacts import resume_checkpoint
 
-    checkpoint = resume_checkpoint(recipe.train)
+    checkpoint = resume_checkpoint(recipe)
     trainer, backbone, examples = build_grpo_trainer(recipe)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     curves = reward_curves(trainer.state.log_history)

@@ -29,26 +29,6 @@ def report_to(value: str | list[str]) -> list[str] | str:
     return found or "none"
 
 
-def resume_checkpoint(train: TrainSection) -> str | None:
-    """The checkpoint to resume from: `auto` takes the latest in output_dir (None when there is none)."""
-    value = train.resume_from_checkpoint
-    if value is None:
-        return None
-    if value == "auto":
-        from transformers.trainer_utils import get_last_checkpoint
-
-        out = Path(train.output_dir)
-        last = get_last_checkpoint(str(out)) if out.is_dir() else None
-        if last is None:
-            log.info("no checkpoint in %s: starting from scratch", out)
-        return last
-    if not Path(value, "trainer_state.json").is_file():
-        raise AffectReasonError(
-            f"resume_from_checkpoint: {value} is not a checkpoint folder (no trainer_state.json)"
-        )
-    return value
-
-
 def _bf16(value: bool | str) -> bool:
     if value != "auto":
         return bool(value)
@@ -134,6 +114,7 @@ def build_sft_trainer(recipe: SFTRecipe) -> tuple[Any, Any, list[Any]]:
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
+    from affectreason.train.artifacts import checkpoint_callback
     from affectreason.train.collator import MultimodalCollator
     from affectreason.train.data import load_captions, training_rows
 
@@ -157,16 +138,17 @@ def build_sft_trainer(recipe: SFTRecipe) -> tuple[Any, Any, list[Any]]:
         eval_dataset=datasets.Dataset.from_list(eval_rows) if eval_rows else None,
         data_collator=MultimodalCollator(backbone, recipe.data, max_length=recipe.sft.max_length),
         processing_class=backbone.processor,
+        callbacks=[checkpoint_callback(recipe)],
     )
     return trainer, backbone, examples
 
 
 def run_sft(recipe: SFTRecipe) -> Path:
     """Train a LoRA adapter on the recipe's captions; returns `train.output_dir` holding the adapter."""
-    from affectreason.train.artifacts import save_artifacts
+    from affectreason.train.artifacts import resume_checkpoint, save_artifacts
     from affectreason.train.data import data_summary
 
-    checkpoint = resume_checkpoint(recipe.train)
+    checkpoint = resume_checkpoint(recipe)
     trainer, backbone, examples = build_sft_trainer(recipe)
     metrics = train_clearly(trainer, checkpoint, recipe.data.path)
     if trainer.eval_dataset is not None:
