@@ -24,7 +24,7 @@ REQUIRED = {
     f"{model}/{method}"
     for model in ("qwen2_5_omni_3b", "qwen2_5_omni_7b", "qwen3_omni_30b_a3b")
     for method in ("sft_lora", "sft_qlora")
-}
+} - {"qwen3_omni_30b_a3b/sft_qlora"}  # 4-bit is refused on the fused-expert MoE family
 
 
 def _cli(capsys, *args):

@@ -206,9 +206,11 @@ def test_only_lora_parameters_of_the_language_model_change(tiny_qwen2_5_omni, ca
     assert all(not p.requires_grad for p in tower_params.values())
 
 
-@pytest.mark.parametrize(("family", "quantization"), [("tiny_qwen_vl", "8bit"), ("tiny_qwen3_omni", "4bit")])
+@pytest.mark.parametrize(
+    ("family", "quantization"), [("tiny_qwen_vl", "8bit"), ("tiny_qwen2_5_omni", "4bit")]
+)
 def test_qlora_on_cpu_for_another_family(family, quantization, captions, tmp_path, request):
-    """8-bit LoRA on the video-only Qwen-VL family (textualised audio), 4-bit QLoRA on Qwen3-Omni (fresh load)."""
+    """8-bit LoRA on the video-only Qwen-VL family (textualised audio), 4-bit QLoRA on Qwen2.5-Omni (fresh load)."""
     model = request.getfixturevalue(family)
     out = tmp_path / "run"
     code = main(

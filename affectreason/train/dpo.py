@@ -145,8 +145,7 @@ def build_dpo_trainer(recipe: DPORecipe) -> tuple[Any, Any, list[dict[str, Any]]
 
 def train_dpo(recipe: DPORecipe) -> Path:
     """Run DPO from a recipe; returns the output folder with the adapter, model card and manifest."""
-    from affectreason.train.artifacts import save_artifacts
-    from affectreason.train.artifacts import resume_checkpoint
+    from affectreason.train.artifacts import resume_checkpoint, save_artifacts
 
     checkpoint = resume_checkpoint(recipe)
     trainer, backbone, rows = build_dpo_trainer(recipe)

@@ -162,9 +162,8 @@ def train_grpo(recipe: GRPORecipe) -> Path:
     """Run GRPO from a recipe; returns the output folder with the adapter, model card and manifest."""
     import json
 
-    from affectreason.train.artifacts import save_artifacts
+    from affectreason.train.artifacts import resume_checkpoint, save_artifacts
     from affectreason.train.data import data_summary
-    from affectreason.train.artifacts import resume_checkpoint
 
     checkpoint = resume_checkpoint(recipe)
     trainer, backbone, examples = build_grpo_trainer(recipe)
