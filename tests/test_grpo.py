@@ -271,6 +271,7 @@ def test_grpo_silent_audio_only_and_mixed_rows(family_fixture, request, tmp_path
     batch = trainer._generate_and_score_completions(rows)
     features = batch["mm_features"]
     assert len(features) == len(rows) == batch["completion_ids"].size(0)
+    assert len({id(f) for f in features}) == 3  # each clip decoded and processed once per generation batch
     videos = [f for f in features if "pixel_values_videos" in f]
     assert videos and all(f["use_audio_in_video"] for f in videos)  # one video layout per batch
     by_media = {row["video"] or row["audio"]: f for row, f in zip(rows, features, strict=True)}
