@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 from test_dpo import write_pairs
-from test_grpo import GRPO_SECTION, write_labels, write_recipe
+from test_grpo import GRPO_SECTION, write_labels, write_mixed_labels, write_recipe
 
 from affectreason.cli import main
 
@@ -30,11 +30,12 @@ def adapted_modules(run: Path) -> set[str]:
 
 @pytest.mark.parametrize("family_fixture", FAMILIES)
 def test_sft_adapts_the_language_model_only(family_fixture, request, tmp_path):
+    """One batch mixes a clip with sound, a silent video and an audio-only file."""
     model = request.getfixturevalue(family_fixture)
-    labels = write_labels(tmp_path / "data", count=2)
+    labels = write_mixed_labels(tmp_path / "data")
     out = tmp_path / "run"
     recipe = write_recipe(tmp_path / "sft.yaml", "sft", model, labels, out)
-    assert main(["train", "sft", str(recipe), "max_steps=1", "per_device_train_batch_size=2"]) == 0
+    assert main(["train", "sft", str(recipe), "max_steps=1", "per_device_train_batch_size=3"]) == 0
     modules = adapted_modules(out)
     outside = sorted(m for m in modules if ".language_model." not in m)
     assert not outside, outside[:5]
@@ -110,3 +111,24 @@ def test_4bit_load_quantises_every_language_model_linear(tiny_qwen2_5_omni):
     assert by_dtype.get("torch.uint8", 0) > 0
     float_bytes = sum(v for k, v in by_dtype.items() if k != "torch.uint8")
     assert float_bytes < by_dtype["torch.uint8"], by_dtype  # only norms stay in float
+
+
+@pytest.mark.parametrize(
+    "family_fixture", ["tiny_qwen2_5_omni", pytest.param("tiny_qwen3_omni", marks=pytest.mark.slow)]
+)
+def test_dpo_on_silent_audio_only_and_mixed_pairs(family_fixture, request, tmp_path):
+    from affectreason.rationale import Rationale, render_canonical
+
+    model = request.getfixturevalue(family_fixture)
+    labels = write_mixed_labels(tmp_path / "data")
+    rows = []
+    for line in labels.read_text().splitlines()[1:]:
+        video, audio, emotion = line.split(",")
+        chosen = render_canonical(Rationale(emotions=[emotion], reasoning="tone and colour"))
+        rows.append({"video": video or None, "audio": audio or None, "chosen": chosen, "rejected": "no idea"})
+    pairs = labels.parent / "pairs.jsonl"
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    recipe = write_recipe(tmp_path / "dpo.yaml", "dpo", model, pairs, out, beta=0.1)
+    assert main(["train", "dpo", str(recipe), "max_steps=1", "per_device_train_batch_size=3"]) == 0
+    assert not {m for m in adapted_modules(out) if ".language_model." not in m}
