@@ -258,15 +258,18 @@ def test_grpo_silent_audio_only_and_mixed_rows(family_fixture, request, tmp_path
     labels = write_mixed_labels(tmp_path / "data")
     out = tmp_path / "run"
     recipe_path = write_recipe(tmp_path / "grpo.yaml", "grpo", model, labels, out, **MIXED_SECTION)
-    overrides = ["per_device_train_batch_size=6", "max_steps=1"]
-    assert main(["train", "grpo", str(recipe_path), *overrides]) == 0
+    # 6 completion rows per generation, split over 2 accumulation steps and reused for a second iteration
+    overrides = ["per_device_train_batch_size=3", "gradient_accumulation_steps=2", "grpo.num_iterations=2"]
+    assert main(["train", "grpo", str(recipe_path), *overrides, "max_steps=2"]) == 0
     assert (out / "adapter_config.json").is_file()
+    state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
+    assert state["global_step"] == 2
 
     # The production trainer: the features ride in trl's batch, one entry per completion row, aligned.
     from affectreason.train.config import load_recipe
     from affectreason.train.grpo import build_grpo_trainer
 
-    trainer, backbone, _ = build_grpo_trainer(load_recipe(str(recipe_path), overrides))
+    trainer, backbone, _ = build_grpo_trainer(load_recipe(str(recipe_path), [*overrides, "max_steps=1"]))
     rows = next(iter(trainer.get_train_dataloader()))
     batch = trainer._generate_and_score_completions(rows)
     features = batch["mm_features"]
