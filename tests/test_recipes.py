@@ -30,7 +30,7 @@ FAMILIES = (
 )
 REQUIRED = {
     f"{family}/{name}" for family in FAMILIES for name in ("sft_lora", "sft_qlora", "grpo_wheel", "dpo")
-}
+} - {"qwen3_omni_30b_a3b/sft_qlora"}  # 4-bit is refused on the fused-expert MoE family
 
 
 def _cli(capsys, *args):

@@ -211,9 +211,11 @@ def test_only_lora_parameters_of_the_language_model_change(tiny_qwen2_5_omni, ca
     assert all(not p.requires_grad for p in tower_params.values())
 
 
-@pytest.mark.parametrize(("family", "quantization"), [("tiny_qwen_vl", "8bit"), ("tiny_qwen3_omni", "4bit")])
+@pytest.mark.parametrize(
+    ("family", "quantization"), [("tiny_qwen_vl", "8bit"), ("tiny_qwen2_5_omni", "4bit")]
+)
 def test_qlora_on_cpu_for_another_family(family, quantization, captions, tmp_path, request):
-    """8-bit LoRA on the video-only Qwen-VL family (textualised audio), 4-bit QLoRA on Qwen3-Omni (fresh load)."""
+    """8-bit LoRA on the video-only Qwen-VL family (textualised audio), 4-bit QLoRA on Qwen2.5-Omni (fresh load)."""
     model = request.getfixturevalue(family)
     out = tmp_path / "run"
     code = main(
@@ -244,8 +246,8 @@ def test_bad_training_inputs_are_one_line_errors(tiny_qwen2_5_omni, captions, tm
 
 
 def test_report_to_auto_and_resume_resolution(tmp_path, monkeypatch):
+    from affectreason.train.artifacts import resume_checkpoint
     from affectreason.train.config import auto_loggers, load_recipe
-    from affectreason.train.sft import resume_checkpoint
 
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
@@ -253,14 +255,9 @@ def test_report_to_auto_and_resume_resolution(tmp_path, monkeypatch):
     args = load_recipe("qwen2_5_omni_3b/sft_lora", [f"output_dir={tmp_path / 'run'}"]).args
     assert args.report_to == ["tensorboard"]
 
-    args = load_recipe(
-        "qwen2_5_omni_3b/sft_lora", [f"output_dir={tmp_path / 'run'}", "resume_from_checkpoint=auto"]
-    ).args
-    assert resume_checkpoint(args) is None  # nothing to resume: a fresh start
-    (tmp_path / "run" / "checkpoint-2").mkdir(parents=True)
-    (tmp_path / "run" / "checkpoint-10").mkdir()
-    assert resume_checkpoint(args).endswith("checkpoint-10")
-    assert resume_checkpoint(load_recipe("qwen2_5_omni_3b/sft_lora").args) is None
+    auto = build_recipe({"method": "sft"}, [f"output_dir={tmp_path / 'run'}", "resume_from_checkpoint=auto"])
+    assert resume_checkpoint(auto) is None  # nothing to resume: a fresh start
+    assert resume_checkpoint(build_recipe({"method": "sft"})) is None
 
 
 def test_training_continues_from_an_existing_adapter(first_run, tiny_qwen2_5_omni, captions, tmp_path):
@@ -417,3 +414,38 @@ def test_push_to_hub_uploads_adapter_processor_and_our_card(
     } <= set(files)
     assert not any(name.startswith("checkpoint-") for name in files)
     assert files["README.md"].decode().startswith("---\nlibrary_name: peft\n")  # our card, not trl's
+
+
+def test_resume_skips_partial_checkpoints_and_refuses_changed_settings(
+    first_run, tiny_qwen2_5_omni, captions, tmp_path, capsys
+):
+    """A kill during a save leaves checkpoint folders that look like checkpoints; resume skips each with a line."""
+    out = tmp_path / "resumed"
+    shutil.copytree(first_run / "checkpoint-2", out / "checkpoint-2")
+    shutil.copytree(first_run / "checkpoint-4", out / "checkpoint-4")
+    optimizer = out / "checkpoint-4" / "optimizer.pt"
+    optimizer.write_bytes(optimizer.read_bytes()[: optimizer.stat().st_size // 2])  # truncated
+    shutil.copytree(first_run / "checkpoint-4", out / "checkpoint-5")
+    (out / "checkpoint-5" / "trainer_state.json").unlink()
+    (out / "checkpoint-6").mkdir()  # killed right after mkdir
+    args = ["train", "sft", str(_recipe_file(tmp_path, tiny_qwen2_5_omni)), f"data.path={captions}"]
+    args += [f"output_dir={out}", *FAST, "save_steps=2", "resume_from_checkpoint=auto"]
+    assert main([*args, "max_steps=4"]) == 0
+    err = capsys.readouterr().err
+    for name in ("checkpoint-6", "checkpoint-5", "checkpoint-4"):
+        assert f"skipping partial checkpoint {out / name}" in err, err
+    original, resumed = _losses(first_run / "checkpoint-4"), _losses(out / "checkpoint-4")
+    for step in (3, 4):
+        assert resumed[step] == pytest.approx(original[step], rel=1e-4, abs=1e-4)
+
+    for change, key in (("learning_rate=0.05", "learning_rate"), ("lora.r=8", "r")):
+        assert main([*args, "max_steps=6", change]) == 2
+        lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("warning: ")]
+        assert len(lines) == 1 and lines[0].startswith("error: "), lines  # the partial ones are still there
+        assert f"{key}:" in lines[0] and "checkpoint-4" in lines[0], lines
+    other = tmp_path / "other.csv"
+    other.write_text(captions.read_text().replace("We won!", "We lost."))
+    shutil.copy(captions.parent / "a.mp4", tmp_path / "a.mp4")
+    shutil.copy(captions.parent / "b.mp4", tmp_path / "b.mp4")
+    assert main([*args, "max_steps=6", f"data.path={other}"]) == 2
+    assert "data" in capsys.readouterr().err

@@ -71,33 +71,32 @@ def curve_summary(curves: dict[str, list[float]], points: int = 5) -> dict[str, 
     return out
 
 
-def train_grpo(recipe: Recipe) -> Path:
-    """Run GRPO from a recipe; returns the output folder with the adapter, model card and manifest."""
-    import json
-
+def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any, list[Any]]:
+    """The multimodal GRPO trainer, the LoRA-wrapped backbone and the caption rows, ready to `train()`."""
     import datasets
     from transformers import set_seed
 
     from affectreason.prompts import load_prompt
-    from affectreason.train.artifacts import save_artifacts
+    from affectreason.train.artifacts import checkpoint_callback
     from affectreason.train.collator import MultimodalCollator
-    from affectreason.train.data import data_summary, load_captions
-    from affectreason.train.grpo_trainer import MultimodalGRPOTrainer
-    from affectreason.train.sft import load_training_backbone, resume_checkpoint
+    from affectreason.train.data import load_captions
+    from affectreason.train.grpo_trainer import MultimodalGRPOTrainer, vllm_suppression
+    from affectreason.train.sft import load_training_backbone
 
     set_seed(recipe.args.seed)
     prompt = load_prompt(recipe.data.prompt).text
     rewards = reward_functions(recipe)
     examples = load_captions(_data_path(recipe))
     dataset = datasets.Dataset.from_list(rl_rows(examples, prompt))
-    checkpoint = resume_checkpoint(recipe.args)
     # An existing adapter (e.g. from SFT) is trained further; trl copies it to a frozen `ref` adapter for the KL term.
     backbone = load_training_backbone(recipe)
     args = recipe.trainer_args()
-    # a random or young policy samples media placeholder tokens, which break the next forward
+    # a random or young policy samples media placeholder tokens, which break the next forward; trl hands these
+    # to HF generate or to vLLM's SamplingParams, whichever samples
+    suppressed = backbone.suppress_token_ids()
     args.generation_kwargs = {
         **(args.generation_kwargs or {}),
-        "suppress_tokens": backbone.suppress_token_ids(),
+        **(vllm_suppression(suppressed) if args.use_vllm else {"suppress_tokens": suppressed}),
     }
     trainer = MultimodalGRPOTrainer(
         model=backbone.model,
@@ -107,7 +106,20 @@ def train_grpo(recipe: Recipe) -> Path:
         processing_class=backbone.processor,
         backbone=backbone,
         collator=MultimodalCollator(backbone, recipe.data, prompt=prompt, response_key=None),
+        callbacks=[checkpoint_callback(recipe)],
     )
+    return trainer, backbone, examples
+
+
+def train_grpo(recipe: Recipe) -> Path:
+    """Run GRPO from a recipe; returns the output folder with the adapter, model card and manifest."""
+    import json
+
+    from affectreason.train.artifacts import resume_checkpoint, save_artifacts
+    from affectreason.train.data import data_summary
+
+    checkpoint = resume_checkpoint(recipe)
+    trainer, backbone, examples = build_grpo_trainer(recipe)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     curves = reward_curves(trainer.state.log_history)
     out = save_artifacts(

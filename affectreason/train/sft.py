@@ -13,26 +13,6 @@ from affectreason.train.config import Recipe
 log = logging.getLogger("affectreason")
 
 
-def resume_checkpoint(args: Any) -> str | None:
-    """The checkpoint to resume from (trl's `resume_from_checkpoint`): `auto` takes the latest in output_dir."""
-    value = args.resume_from_checkpoint
-    if value is None:
-        return None
-    if value == "auto":
-        from transformers.trainer_utils import get_last_checkpoint
-
-        out = Path(args.output_dir)
-        last = get_last_checkpoint(str(out)) if out.is_dir() else None
-        if last is None:
-            log.info("no checkpoint in %s: starting from scratch", out)
-        return last
-    if not Path(value, "trainer_state.json").is_file():
-        raise AffectReasonError(
-            f"resume_from_checkpoint: {value} is not a checkpoint folder (no trainer_state.json)"
-        )
-    return value
-
-
 def load_training_backbone(recipe: Any) -> Any:
     """The backbone made trainable (LoRA, or full fine-tuning), on this process's device (the local rank under
     accelerate)."""
@@ -74,6 +54,7 @@ def build_sft_trainer(recipe: Recipe) -> tuple[Any, Any, list[Any]]:
     from transformers import set_seed
     from trl import SFTTrainer
 
+    from affectreason.train.artifacts import checkpoint_callback
     from affectreason.train.collator import MultimodalCollator
     from affectreason.train.data import load_captions, training_rows
 
@@ -97,6 +78,7 @@ def build_sft_trainer(recipe: Recipe) -> tuple[Any, Any, list[Any]]:
         eval_dataset=datasets.Dataset.from_list(training_rows(eval_examples)) if eval_examples else None,
         data_collator=collator,
         processing_class=backbone.processor,
+        callbacks=[checkpoint_callback(recipe)],
     )
     if eval_examples:  # EW-F1, hit rate and parse rate beside the eval loss
         from affectreason.train.eval_callback import EmotionEvalCallback
@@ -114,10 +96,10 @@ def build_sft_trainer(recipe: Recipe) -> tuple[Any, Any, list[Any]]:
 
 def run_sft(recipe: Recipe) -> Path:
     """Train a LoRA adapter on the recipe's captions; returns `output_dir` holding the adapter."""
-    from affectreason.train.artifacts import save_artifacts
+    from affectreason.train.artifacts import resume_checkpoint, save_artifacts
     from affectreason.train.data import data_summary
 
-    checkpoint = resume_checkpoint(recipe.args)
+    checkpoint = resume_checkpoint(recipe)
     trainer, backbone, examples = build_sft_trainer(recipe)
     metrics = train_clearly(trainer, checkpoint, recipe.data.path)
     if trainer.eval_dataset is not None:

@@ -61,4 +61,4 @@ def prepare_for_training(backbone: Backbone, model: ModelSection, lora: LoraSect
     towers = trainable_towers(backbone, model.freeze)
     if towers and lora.target_modules is None:
         lora = dataclasses.replace(lora, target_modules=lora_targets(backbone, towers))
-    return apply_lora(backbone, lora)
+    return apply_lora(backbone, lora, frozen=model.freeze)
