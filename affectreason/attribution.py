@@ -20,10 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from affectreason.engines.base import Engine, Request
+from affectreason.engines.base import Engine
 from affectreason.errors import AffectReasonError
 from affectreason.media import Clip
 from affectreason.rationale import Rationale, parse_rationale
+from affectreason.request import Request
 
 # variant name -> the one modality it keeps
 VARIANTS: dict[str, str] = {"video_only": "video", "audio_only": "audio", "text_only": "text"}
@@ -170,7 +171,7 @@ def attribute_clips(
 ) -> list[dict[str, Any]]:
     """Describe each clip with all its ablations in ONE engine call; a describe record per clip with
     `variants` (each a full rationale) and `attribution` (see `summarise_attribution`)."""
-    from affectreason.pipeline import record_from_text
+    from affectreason.describe import record_from_text
     from affectreason.prompts import load_prompt
 
     prompt = prompt or load_prompt(options.prompt)

@@ -1,7 +1,8 @@
-"""Where the packaged data folders (prompts, recipes, benchmark suites) live, in a checkout or a wheel."""
+"""Where things live on disk: the packaged data folders (prompts, recipes, suites, wheel files) and the cache."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -27,3 +28,16 @@ def recipes_dir() -> Path:
 def suites_dir() -> Path:
     """Benchmark suite manifests (`eval/*.yaml`)."""
     return _data_dir("eval")
+
+
+def package_data_dir() -> Path:
+    """Data shipped inside the package (`affectreason/data`: the default wheel and its exemplar vectors)."""
+    return _PACKAGE / "data"
+
+
+def cache_dir() -> Path:
+    """Where parsed tables and embeddings are cached: `$AFFECTREASON_CACHE`, else `~/.cache/affectreason`."""
+    root = os.environ.get("AFFECTREASON_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "affectreason"
+    )
+    return Path(root)

@@ -322,20 +322,6 @@ def score_files(
     )
 
 
-def llm_extractor(endpoint: str, model: str | None = None, api_key: str | None = None) -> Extractor:
-    """The reference's LLM label extraction through any OpenAI-compatible endpoint, at temperature 0."""
-    from affectreason.taxonomy import extract_labels_llm
-
-    if model is None:
-        from openai import OpenAI, OpenAIError
-
-        try:
-            model = OpenAI(base_url=endpoint, api_key=api_key or "EMPTY").models.list().data[0].id
-        except (OpenAIError, IndexError) as exc:
-            raise AffectReasonError(f"cannot list the models at {endpoint}: {exc}".splitlines()[0]) from None
-    return lambda text: extract_labels_llm(text, model, endpoint, api_key=api_key or "EMPTY")
-
-
 def to_json(result: dict) -> str:
     """One-line JSON; any NaN left becomes null."""
 

@@ -287,7 +287,7 @@ def _fallback_claims(modality: str, cue: str) -> list[tuple[Entry, str, bool]]:
     """The lexicon entry whose example is nearest to the cue by sentence embedding, above the threshold."""
     if _FALLBACK_NEGATION_RE.search(cue):
         return []  # embeddings do not see negation: "no smile" sits next to "smiling"
-    from affectreason.metrics.embedding import get_embedder
+    from affectreason.embedding import get_embedder
 
     entries = [e for e in LEXICON if e.modality == modality]
     examples = [(e, x) for e in entries for x in e.examples]

@@ -125,11 +125,12 @@ def recipe(
 
 def evaluate(model: Path, adapter: Path, heldout: Path, args: argparse.Namespace) -> float:
     """Mean EW F1 of greedy answers on the held-out clips (one batched generate per chunk)."""
-    from affectreason.backbones.base import load_backbone
-    from affectreason.engines.base import Request, SamplingParams
+    from affectreason.backbones import load_backbone
+    from affectreason.decoding import SamplingParams
     from affectreason.engines.hf import HFEngine
     from affectreason.metrics import ew_f1
     from affectreason.rationale import parse_rationale
+    from affectreason.request import Request
     from affectreason.train.collator import load_row_clip
     from affectreason.train.config import DataSection
     from affectreason.train.data import load_captions
@@ -172,7 +173,7 @@ def reward_only(model: Path, fmt: Path, train: Path, heldout: Path, run: Path, a
 
 
 def run_seed(seed: int, root: Path, args: argparse.Namespace) -> dict[str, float]:
-    from affectreason.backbones.base import load_backbone
+    from affectreason.backbones import load_backbone
     from affectreason.backbones.tiny import build_tiny_checkpoint
     from affectreason.engines.hf import HFEngine
     from affectreason.train.data import load_captions

@@ -47,7 +47,7 @@ def tiny_llava(tiny_checkpoints) -> Path:
 @pytest.fixture(scope="session")
 def loaded_backbones(tiny_checkpoints) -> dict:
     """Fixture name → loaded Backbone (fp32 on CPU), shared by the session; do not modify the models."""
-    from affectreason.backbones.base import load_backbone
+    from affectreason.backbones import load_backbone
 
     return {name: load_backbone(str(path), device="cpu") for name, path in tiny_checkpoints.items()}
 

@@ -9,9 +9,10 @@ import pytest
 
 from affectreason.attribution import RUNS_PER_CLIP, attribute_clips
 from affectreason.cli import main
-from affectreason.engines.base import ALL_MODALITIES
+from affectreason.describe import DescribeOptions, describe_clips
+from affectreason.engines import create_engine
 from affectreason.media import load_clip
-from affectreason.pipeline import DescribeOptions, create_engine, describe_clips
+from affectreason.request import ALL_MODALITIES
 
 OPTIONS = DescribeOptions(max_new_tokens=8, frames=4)
 SAY = "I really did not expect that."

@@ -9,10 +9,12 @@ from importlib.metadata import distribution
 import numpy as np
 import pytest
 
-from affectreason.backbones.base import DEFAULT_MODEL, IGNORE_INDEX, backbone_class_for, load_backbone
-from affectreason.engines.base import Request, SamplingParams
+from affectreason.backbones import DEFAULT_MODEL, backbone_class_for, load_backbone
+from affectreason.backbones.batching import IGNORE_INDEX
+from affectreason.decoding import SamplingParams
 from affectreason.engines.hf import HFEngine
 from affectreason.errors import AffectReasonError, ModelLoadError
+from affectreason.request import Request
 
 NATIVE = {"qwen2_5_omni": True, "qwen3_omni": True, "qwen_vl": False, "llava": False}
 

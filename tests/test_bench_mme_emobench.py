@@ -14,7 +14,8 @@ import pytest
 
 from affectreason.bench.runner import BenchOptions, run_bench
 from affectreason.cli import main
-from affectreason.pipeline import DescribeOptions, create_engine, describe_clips
+from affectreason.describe import DescribeOptions, describe_clips
+from affectreason.engines import create_engine
 from affectreason.synth import write_emotion_clip
 
 FAST = ["--max-new-tokens", "8", "--frames", "2", "--batch-size", "2", "--quiet"]
@@ -333,7 +334,7 @@ def test_shards_merge_into_the_unsharded_run(suite, reference_runs, tiny_qwen2_5
 
 @pytest.fixture(scope="module")
 def judge_server(tiny_qwen2_5_omni):
-    from affectreason.backbones.base import load_backbone
+    from affectreason.backbones import load_backbone
     from affectreason.engines.hf import HFEngine
     from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
 

@@ -134,7 +134,7 @@ def test_vllm_and_openai_parameters_come_from_the_same_spec():
 
 def test_suite_generation_kwargs_are_checked_and_applied(tmp_path):
     from affectreason.bench.suites import load_suite
-    from affectreason.pipeline import DescribeOptions
+    from affectreason.describe import DescribeOptions
 
     suite = tmp_path / "mine.yaml"
     dataset = (
@@ -178,7 +178,7 @@ def test_bench_records_the_suites_generation_kwargs_and_flags_override_them(tiny
 
 
 def test_endpoint_applies_the_decoding_it_records(capsys, tiny_qwen2_5_omni, clip_av, media_dir):
-    from affectreason.backbones.base import load_backbone
+    from affectreason.backbones import load_backbone
     from affectreason.engines.hf import HFEngine
     from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
 

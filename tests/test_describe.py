@@ -7,8 +7,9 @@ import sys
 import pytest
 
 from affectreason.cli import main
+from affectreason.describe import DescribeOptions, describe_clips, summarise_timeline
+from affectreason.engines import create_engine
 from affectreason.media import load_clip
-from affectreason.pipeline import DescribeOptions, create_engine, describe_clips, summarise_timeline
 from affectreason.rationale import Rationale
 
 RECORD_KEYS = {

@@ -24,7 +24,7 @@ def mood_adapter(tiny_qwen2_5_omni, tmp_path_factory):
     """A real peft adapter on the tiny thinker; its adapter_config.json names the checkpoint as its base."""
     from peft import LoraConfig, get_peft_model
 
-    from affectreason.backbones.base import load_backbone
+    from affectreason.backbones import load_backbone
 
     backbone = load_backbone(str(tiny_qwen2_5_omni), device="cpu")
     config = LoraConfig(r=4, target_modules=backbone.lora_target_modules, task_type="CAUSAL_LM")
@@ -117,7 +117,7 @@ def test_adapter_without_model_uses_the_base_it_records(capsys, tiny_qwen2_5_omn
 def test_endpoint_records_carry_the_adapter_asked_for(
     capsys, tiny_qwen2_5_omni, mood_adapter, clip_av, media_dir
 ):
-    from affectreason.backbones.base import load_backbone
+    from affectreason.backbones import load_backbone
     from affectreason.engines.hf import HFEngine
     from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
 
@@ -132,10 +132,10 @@ def test_endpoint_records_carry_the_adapter_asked_for(
 
 
 def test_json_output_is_written_record_by_record_without_rewriting_the_file(tmp_path):
-    from affectreason.commands.describe_run import _RecordWriter
+    from affectreason.describe import RecordWriter
 
     path = tmp_path / "out.json"
-    writer = _RecordWriter(path, keep=False)
+    writer = RecordWriter(path, keep=False)
     inode = os.stat(path).st_ino
     before = path.read_bytes()
     records = [{"id": f"clip{i}", "raw": "é\n<think>", "emotions": ["calm"]} for i in range(3)]
@@ -212,7 +212,8 @@ def test_version():
 
 
 def test_progress_counts_clips_and_segment_windows(tiny_qwen2_5_omni, clip_long, clip_av):
-    from affectreason.pipeline import DescribeOptions, create_engine, describe_paths
+    from affectreason.describe import DescribeOptions, describe_paths
+    from affectreason.engines import create_engine
 
     engine = create_engine("hf", model=str(tiny_qwen2_5_omni))
     options = DescribeOptions(frames=2, max_new_tokens=4, segment=10, batch_size=2)

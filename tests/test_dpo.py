@@ -40,7 +40,7 @@ def test_dpo_cli(family_fixture, request, tmp_path):
 def test_preference_batch_carries_media_for_chosen_and_rejected(tiny_qwen2_5_omni, tmp_path):
     import torch
 
-    from affectreason.backbones.base import load_backbone
+    from affectreason.backbones import load_backbone
     from affectreason.train.collator import MultimodalCollator
     from affectreason.train.config import DataSection
     from affectreason.train.dpo import PreferenceCollator, read_pairs

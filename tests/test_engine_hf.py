@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from affectreason.engines.base import ALL_MODALITIES, Request, SamplingParams
+from affectreason.decoding import SamplingParams
 from affectreason.engines.hf import HFEngine
 from affectreason.errors import AffectReasonError
+from affectreason.request import ALL_MODALITIES, Request
 
 
 def _requests(make_clip) -> list[Request]:
@@ -48,7 +49,7 @@ def placeholder_loving_backbone(request, tiny_checkpoints):
     """A fresh tiny backbone whose head makes a placeholder token the top choice at every step."""
     import torch
 
-    from affectreason.backbones.base import load_backbone
+    from affectreason.backbones import load_backbone
 
     backbone = load_backbone(str(tiny_checkpoints[request.param]), device="cpu")
     ids = backbone.suppress_token_ids()

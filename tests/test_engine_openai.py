@@ -8,11 +8,11 @@ import socket
 import numpy as np
 import pytest
 
-from affectreason.engines.base import Request
 from affectreason.engines.openai import OpenAIEngine, user_text
 from affectreason.errors import AffectReasonError
 from affectreason.media import load_clip
 from affectreason.prompts import load_prompt
+from affectreason.request import Request
 from affectreason.serve.protocol import Limits, ProtocolError, parse_chat
 from affectreason.serve.wire import chat_body, encode_mp4, encode_wav, parse_data_url
 

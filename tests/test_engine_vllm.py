@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from affectreason.backbones.base import load_backbone
-from affectreason.engines.base import Request, SamplingParams
+from affectreason.backbones import load_backbone
+from affectreason.decoding import SamplingParams
 from affectreason.engines.vllm import (
     VLLMEngine,
     adapter_rank,
@@ -21,6 +21,7 @@ from affectreason.engines.vllm import (
 )
 from affectreason.errors import AffectReasonError
 from affectreason.media import load_clip
+from affectreason.request import Request
 
 PROMPT = "Describe the emotion."
 

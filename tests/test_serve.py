@@ -14,13 +14,14 @@ import numpy as np
 import openai
 import pytest
 
-from affectreason.backbones.base import load_backbone
-from affectreason.engines.base import Request, SamplingParams
+from affectreason.backbones import load_backbone
+from affectreason.decoding import SamplingParams
 from affectreason.engines.hf import HFEngine
 from affectreason.engines.openai import OpenAIEngine, user_text
 from affectreason.errors import AffectReasonError
 from affectreason.media import load_clip
 from affectreason.rationale import parse_rationale
+from affectreason.request import Request
 from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
 from affectreason.serve.wire import clip_parts, data_url, encode_mp4, encode_wav
 

@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from affectreason.backbones.base import load_backbone
+from affectreason.backbones import load_backbone
 from affectreason.bench.suites import load_suite
 from affectreason.bench.synthetic import write_data_root
 from affectreason.cli import main

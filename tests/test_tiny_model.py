@@ -18,7 +18,7 @@ def test_list_names_every_family(capsys):
 
 
 def test_cli_builds_a_loadable_checkpoint(tmp_path, capsys):
-    from affectreason.backbones.base import load_backbone
+    from affectreason.backbones import load_backbone
 
     assert main(["tiny-model", "qwen2_5_vl", str(tmp_path / "vl"), "--seed", "3"]) == 0
     assert "wrote a tiny qwen2_5_vl checkpoint" in capsys.readouterr().out

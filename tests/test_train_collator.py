@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from affectreason.backbones.base import IGNORE_INDEX
+from affectreason.backbones.batching import IGNORE_INDEX
 from affectreason.errors import AffectReasonError
 from affectreason.train.collator import MultimodalCollator, load_row_clip
 from affectreason.train.config import DataSection

@@ -98,7 +98,7 @@ def test_qwen3_omni_refuses_4bit_in_one_line(tiny_qwen3_omni, tmp_path, capsys):
 
 def test_4bit_load_quantises_every_language_model_linear(tiny_qwen2_5_omni):
     """Parameter bytes by dtype after a 4-bit load: the language model's projections are packed 4-bit."""
-    from affectreason.backbones.base import load_backbone
+    from affectreason.backbones import load_backbone
 
     backbone = load_backbone(str(tiny_qwen2_5_omni), quantization="4bit", dtype="float32", device="cpu")
     by_dtype: dict[str, int] = {}

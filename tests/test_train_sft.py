@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from affectreason.cli import main
-from affectreason.engines.base import Request
 from affectreason.media import load_clip
+from affectreason.request import Request
 from affectreason.train.config import build_recipe
 
 FAST = [
@@ -160,7 +160,7 @@ def test_adapter_loads_in_describe_and_refuses_another_base(
 def test_merge_writes_a_standalone_checkpoint_with_the_adapter_folded_in(
     first_run, tiny_qwen2_5_omni, clip_av, tmp_path
 ):
-    from affectreason.backbones.base import load_backbone
+    from affectreason.backbones import load_backbone
 
     merged_dir = tmp_path / "merged"
     assert main(["merge", str(first_run), "--out", str(merged_dir)]) == 0

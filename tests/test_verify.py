@@ -260,7 +260,8 @@ def test_bench_results_carry_a_faithfulness_column(tiny_qwen2_5_omni, tmp_path):
     from affectreason.bench.runner import BenchOptions, run_bench
     from affectreason.bench.suites import load_suite
     from affectreason.bench.synthetic import write_data_root
-    from affectreason.pipeline import DescribeOptions, create_engine, describe_clips
+    from affectreason.describe import DescribeOptions, describe_clips
+    from affectreason.engines import create_engine
 
     suite = load_suite("mer-unibench")
     root = write_data_root(suite, tmp_path / "dataset", n=2, datasets=["mer2023"])

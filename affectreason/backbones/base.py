@@ -1,9 +1,9 @@
 """The Backbone interface: a model family's loading, input building, LoRA targets, suppression and vLLM form.
 
 Shared logic lives here: turning `Request`s into chat messages (modality ablations, transcript, textualised
-audio for video-only families), batching through the processor, and masking training labels to the
-assistant response. Families override a few hooks: which content parts and media a request becomes, and
-how the processor is called.
+audio for video-only families) and the family registry. Padding a batch and masking training labels to the
+assistant response are in `backbones.batching`. Families override a few hooks: which content parts and media
+a request becomes, and how the processor is called.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from affectreason.engines.base import Request
+from affectreason.backbones.batching import TOKEN_KEYS, collate_features, response_labels
 from affectreason.errors import AffectReasonError, ModelLoadError
+from affectreason.request import Request
 
 if TYPE_CHECKING:
     import torch
@@ -30,8 +31,6 @@ DEFAULT_MODEL = "Qwen/Qwen2.5-Omni-3B"
 # bitsandbytes' CPU backend warns on every import (peft imports it) that an optional hub kernel is missing;
 # it falls back to its own kernel, so the line is noise for our users.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
-
-IGNORE_INDEX = -100
 
 _FAMILY_MODULES = ("qwen2_5_omni", "qwen3_omni", "qwen_vl", "llava")
 
@@ -139,31 +138,15 @@ class Backbone(ABC):
 
     # Keys whose trailing dimension may differ between samples and is zero-padded when batching.
     pad_keys: ClassVar[frozenset[str]] = frozenset()
-    _TOKEN_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
+    _TOKEN_KEYS = TOKEN_KEYS
 
     def process(self, texts: list[str], media: list[Media], padding_side: str) -> BatchFeature:
         """Process each sample on its own (per-clip frame rate and size) and collate into one padded batch."""
         return self.collate([self.process_one(t, m) for t, m in zip(texts, media, strict=True)], padding_side)
 
     def collate(self, samples: list[BatchFeature], padding_side: str) -> BatchFeature:
-        import torch
-        from transformers import BatchFeature
-
-        length = max(s["input_ids"].shape[1] for s in samples)
-        data: dict[str, Any] = {}
-        for key in dict.fromkeys(k for s in samples for k in s.keys()):
-            values = [s[key] for s in samples if key in s]
-            if key in self._TOKEN_KEYS:
-                fill = self.tokenizer.pad_token_id if key == "input_ids" else 0
-                data[key] = torch.cat([_pad_tokens(v, length, fill, padding_side) for v in values])
-            elif isinstance(values[0], torch.Tensor):
-                if key in self.pad_keys:
-                    width = max(v.shape[-1] for v in values)
-                    values = [torch.nn.functional.pad(v, (0, width - v.shape[-1])) for v in values]
-                data[key] = torch.cat(values)
-            else:
-                data[key] = [item for v in values for item in v]
-        return BatchFeature(data)
+        """One padded batch of per-sample features (families with extra media layouts override)."""
+        return collate_features(samples, self.tokenizer.pad_token_id, self.pad_keys, padding_side)
 
     def build_inputs(self, requests: list[Request], responses: list[str] | None = None) -> BatchFeature:
         """Batched model inputs: left-padded generation prompts, or training batches with masked `labels`.
@@ -213,23 +196,7 @@ class Backbone(ABC):
         return media
 
     def _labels(self, batch: BatchFeature, texts: list[str], responses: list[str]) -> torch.Tensor:
-        """Label the last tokens of each row: as many as the response + eos adds to the unexpanded chat text.
-
-        Placeholders expand by the same amount with and without the response, so counting on the
-        unexpanded text is exact, and a token merged across the prompt/response boundary stays labelled.
-        """
-        import torch
-
-        ids, mask = batch["input_ids"], batch["attention_mask"]
-        labels = torch.full_like(ids, IGNORE_INDEX)
-        eos = self.tokenizer.eos_token
-        for row, (text, response) in enumerate(zip(texts, responses, strict=True)):
-            full = self.tokenizer(text + response + eos, add_special_tokens=False)["input_ids"]
-            prompt = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-            positions = mask[row].nonzero().flatten()
-            span = positions[len(positions) - (len(full) - len(prompt)) :]
-            labels[row, span] = ids[row, span]
-        return labels
+        return response_labels(self.tokenizer, batch, texts, responses)
 
     def video_kwargs(self, frames: np.ndarray, fps: float) -> dict[str, Any]:
         """Processor video kwargs that keep the clip loader's frames as they are: no resampling, no resizing."""
@@ -312,13 +279,6 @@ class Backbone(ABC):
         return {key: kwargs[key] for key in ("fps", "do_sample_frames", "size")}
 
 
-def _pad_tokens(ids: torch.Tensor, length: int, fill: int, side: str) -> torch.Tensor:
-    import torch
-
-    pad = torch.full((ids.shape[0], length - ids.shape[1]), fill, dtype=ids.dtype)
-    return torch.cat([pad, ids] if side == "left" else [ids, pad], dim=1)
-
-
 def backbone_class_for(model_type: str) -> type[Backbone]:
     """The Backbone family registered for a config's `model_type`."""
     for name in _FAMILY_MODULES:  # each family module registers its classes on import
@@ -330,28 +290,9 @@ def backbone_class_for(model_type: str) -> type[Backbone]:
     return _REGISTRY[model_type]
 
 
-def load_backbone(
-    model: str,
-    *,
-    adapter: str | None = None,
-    dtype: str = "auto",
-    quantization: str | None = None,
-    device: str | None = None,
-    trust_remote_code: bool = False,
-    load_model: bool = True,
-) -> Backbone:
-    """Load a checkpoint (hub id or local path) as its Backbone family; see `affectreason.backbones.loading`.
+def load_backbone(model: str, **options: Any) -> Backbone:
+    """The old import path of `affectreason.backbones.load_backbone`, kept only while `serve/launch.py` (issue 13,
+    in flight) still imports it from here; remove it with that import."""
+    from affectreason.backbones.loading import load_backbone as load
 
-    `load_model=False` loads only the processor (for engines that hold the weights elsewhere, e.g. vLLM).
-    """
-    from affectreason.backbones.loading import load
-
-    return load(
-        model,
-        adapter=adapter,
-        dtype=dtype,
-        quantization=quantization,
-        device=device,
-        trust_remote_code=trust_remote_code,
-        load_model=load_model,
-    )
+    return load(model, **options)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from affectreason.backbones.base import LANGUAGE_MODEL_LINEAR, Backbone, Media
-from affectreason.engines.base import Request
 from affectreason.errors import AffectReasonError
+from affectreason.request import Request
 
 if TYPE_CHECKING:
     from transformers import BatchFeature

@@ -167,7 +167,7 @@ def _check_adapter(adapter: str, model: str, config: Any) -> None:
         )
 
 
-def load(
+def load_backbone(
     model: str,
     *,
     adapter: str | None = None,
@@ -177,7 +177,10 @@ def load(
     trust_remote_code: bool = False,
     load_model: bool = True,
 ) -> Backbone:
-    """Load `model` (hub id or checkpoint folder) as its Backbone family; see `load_backbone`."""
+    """Load a checkpoint (hub id or local path) as its Backbone family.
+
+    `load_model=False` loads only the processor (for engines that hold the weights elsewhere, e.g. vLLM).
+    """
     import torch
     import transformers
     from transformers import AutoProcessor

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from affectreason.backbones.base import Backbone, Media, clip_fps
-from affectreason.engines.base import Request
 from affectreason.errors import AffectReasonError
+from affectreason.request import Request
 
 if TYPE_CHECKING:
     from transformers import BatchFeature

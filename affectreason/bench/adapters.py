@@ -14,7 +14,7 @@ from affectreason.bench.mme_emotion import read_clues, read_questions
 from affectreason.errors import AffectReasonError
 
 if TYPE_CHECKING:
-    from affectreason.bench.suites import DatasetSpec
+    from affectreason.bench.spec import DatasetSpec
 
 # In order of preference when a name exists with several extensions (MER2023: `.mp4`, else `.avi`).
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".flv", ".mpg", ".mpeg", ".wmv")

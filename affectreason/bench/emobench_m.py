@@ -10,7 +10,7 @@ from affectreason.bench.mme_emotion import read_json_list
 from affectreason.errors import AffectReasonError
 
 if TYPE_CHECKING:
-    from affectreason.bench.suites import DatasetSpec
+    from affectreason.bench.spec import DatasetSpec
 
 
 def _turns(item: dict[str, Any], path: Path, number: int) -> tuple[str, str]:

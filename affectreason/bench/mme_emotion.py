@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from affectreason.errors import AffectReasonError
 
 if TYPE_CHECKING:
-    from affectreason.bench.suites import DatasetSpec
+    from affectreason.bench.spec import DatasetSpec
 
 
 def read_json_list(path: Path) -> list[dict[str, Any]]:

@@ -59,10 +59,40 @@ def describe(
     ),
 ) -> int:
     """Describe each clip: visual, acoustic and lexical cues, reasoning, emotions, valence, arousal, confidence."""
-    arguments = dict(locals())
-    from affectreason.commands.describe_run import run_describe
+    from affectreason.commands.describe_run import DescribeOutput, run_describe
+    from affectreason.describe import DescribeOptions
+    from affectreason.engines import EngineOptions
 
-    return run_describe(**arguments)
+    options = DescribeOptions(
+        frames=frames,
+        fps=fps,
+        max_frames=max_frames,
+        max_pixels=max_pixels,
+        segment=segment,
+        subtitle=subtitle,
+        prompt=prompt,
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        min_p=min_p,
+        repetition_penalty=repetition_penalty,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        batch_size=batch_size,
+    )
+    engine_options = EngineOptions(
+        engine=engine,
+        model=model,
+        adapter=adapter,
+        endpoint=endpoint,
+        api_key=api_key,
+        dtype=dtype,
+        quantization=quantization,
+        device=device,
+        trust_remote_code=trust_remote_code,
+    )
+    output = DescribeOutput(output_format.value, out, attribution, html, verify)
+    return run_describe(inputs, options, engine_options, output)
 
 
 def register(app: typer.Typer) -> None:

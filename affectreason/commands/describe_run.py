@@ -4,57 +4,36 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
-import textwrap
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from affectreason.describe import (
+    DescribeOptions,
+    RecordWriter,
+    describe_clips,
+    describe_paths,
+    format_record_text,
+    iter_media_paths,
+)
+from affectreason.engines import EngineOptions
 from affectreason.errors import AffectReasonError
 
 
-class _RecordWriter:
-    """Writes each record as soon as it exists: JSONL appended line by line, or a JSON list kept valid by
-    overwriting only its closing bracket (O(record) per write, never the whole file)."""
+@dataclass(frozen=True)
+class DescribeOutput:
+    """What `describe` prints and writes: the format (`text`, `json`, `jsonl`), an optional file, and the extras
+    added to each record (`--attribution` with optional HTML pages, `--verify`)."""
 
-    _CLOSE = b"\n]\n"
-
-    def __init__(self, path: Path | None, keep: bool = True):
-        self.path = path
-        self.keep = keep  # keep the records in memory (for the JSON printed at the end)
-        self.records: list[dict[str, Any]] = []
-        self.count = 0
-        self._handle = None
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if path.suffix == ".json":
-                self._handle = path.open("wb")
-                self._handle.write(b"[" + self._CLOSE)
-                self._handle.flush()
-            else:
-                path.open("a", encoding="utf-8").close()
-
-    def write(self, record: dict[str, Any]) -> None:
-        self.count += 1
-        if self.keep:
-            self.records.append(record)
-        if self.path is None:
-            return
-        if self._handle is not None:
-            item = textwrap.indent(json.dumps(record, ensure_ascii=False, indent=2), "  ").encode("utf-8")
-            self._handle.seek(-len(self._CLOSE), os.SEEK_END)
-            self._handle.write((b",\n" if self.count > 1 else b"\n") + item + self._CLOSE)
-            self._handle.flush()
-        else:
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+    format: str = "text"
+    out: Path | None = None
+    attribution: bool = False
+    html: Path | None = None
+    verify: bool = False
 
 
 class _Verifier:
@@ -84,135 +63,96 @@ class _Verifier:
         )
 
 
-def run_describe(
-    inputs: list[Path],
-    output_format: Any,
-    out: Path | None,
-    model: str | None,
-    adapter: str | None,
-    engine: str,
-    endpoint: str | None,
-    api_key: str | None,
-    dtype: str,
-    quantization: str | None,
-    device: str | None,
-    trust_remote_code: bool,
-    batch_size: int,
-    attribution: bool,
-    html: Path | None,
-    verify: bool = False,
-    **sampling: Any,
-) -> int:
-    """Describe the inputs; exit code 0 when every clip was described, 1 when some failed."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+class _Emitter:
+    """Hands each finished record to the writer, the terminal (in the chosen format) and the HTML folder."""
 
-    from affectreason.pipeline import (
-        DescribeOptions,
-        create_engine,
-        describe_clips,
-        describe_paths,
-        format_record_text,
-        iter_media_paths,
-    )
+    def __init__(self, output: DescribeOutput) -> None:
+        self.output = output
+        self.writer = RecordWriter(output.out, keep=output.format == "json")
+        self.checker = _Verifier() if output.verify else None
 
-    fmt = getattr(output_format, "value", output_format)
-    options = DescribeOptions(batch_size=batch_size, **sampling)
-    if html is not None and not attribution:
+    def __call__(self, record: dict[str, Any]) -> None:
+        if self.checker is not None:
+            self.checker.add(record)
+        self.writer.write(record)
+        if self.output.format == "jsonl":
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        elif self.output.format == "text":
+            text = format_record_text(record)
+            if self.checker is not None:
+                text += "\n" + self.checker.text(record)
+            typer.echo(text + "\n")
+        if self.output.html is not None and "attribution" in record:
+            from affectreason.attribution import write_attribution_html
+
+            write_attribution_html(record, self.output.html)
+
+
+def _check(inputs: list[Path], options: DescribeOptions, output: DescribeOutput) -> list[Path]:
+    """The clips to describe, after the checks that need no model."""
+    if output.html is not None and not output.attribution:
         raise AffectReasonError("--html needs --attribution")
-    if attribution and options.segment:
+    if output.attribution and options.segment:
         raise AffectReasonError("--attribution works on whole clips: drop --segment")
     paths = iter_media_paths(inputs)
     missing = [p for p in paths if not p.exists()]
     if missing and len(missing) == len(paths):
         raise AffectReasonError(f"file not found: '{missing[0]}'")
-    engine_batch = batch_size
-    if attribution:  # a clip's ablations share its engine batch (no extra generation loops)
-        from affectreason.attribution import RUNS_PER_CLIP
+    return paths
 
-        engine_batch = batch_size * RUNS_PER_CLIP
-    the_engine = create_engine(
-        engine,
-        model=model,
-        adapter=adapter,
-        endpoint=endpoint,
-        api_key=api_key,
-        dtype=dtype,
-        quantization=quantization,
-        batch_size=engine_batch,
-        device=device,
-        trust_remote_code=trust_remote_code,
-    )
-    describe_batch = describe_clips
-    if attribution:
-        from affectreason.attribution import attribute_clips
 
-        describe_batch = attribute_clips
+@contextlib.contextmanager
+def _progress(err: Any, clips: int) -> Iterator[tuple[Callable[[int], None], Callable[[int, int], None]]]:
+    """A transient progress bar on stderr: `(advance(n), windows(done, total))` callbacks."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    writer = _RecordWriter(out, keep=fmt == "json")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        clip_task = bar.add_task("clips", total=clips, visible=clips > 1)
+        window_task = bar.add_task("windows", total=None, visible=False)
+
+        def windows(done: int, total: int) -> None:
+            bar.update(window_task, completed=done, total=total, visible=total > 1)
+
+        yield (lambda n: bar.advance(clip_task, n)), windows
+
+
+def run_describe(
+    inputs: list[Path], options: DescribeOptions, engine: EngineOptions, output: DescribeOutput
+) -> int:
+    """Describe the inputs; exit code 0 when every clip was described, 1 when some failed."""
+    from rich.console import Console
+
+    paths = _check(inputs, options, output)
+    describe_batch, engine_batch = describe_clips, options.batch_size
+    if output.attribution:  # a clip's ablations share its engine batch (no extra generation loops)
+        from affectreason.attribution import RUNS_PER_CLIP, attribute_clips
+
+        describe_batch, engine_batch = attribute_clips, options.batch_size * RUNS_PER_CLIP
+    the_engine = engine.create(batch_size=engine_batch)
+    emit = _Emitter(output)
     err = Console(stderr=True)
-
-    checker = _Verifier() if verify else None
-
-    def emit(record: dict[str, Any]) -> None:
-        if checker is not None:
-            checker.add(record)
-        writer.write(record)
-        if fmt == "jsonl":
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-            sys.stdout.flush()
-        elif fmt == "text":
-            text = format_record_text(record)
-            if checker is not None:
-                text += "\n" + checker.text(record)
-            typer.echo(text + "\n")
-        if html is not None and "attribution" in record:
-            from affectreason.attribution import write_attribution_html
-
-            write_attribution_html(record, html)
-
-    with (
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        ) as bar,
-        contextlib.closing(writer),
-    ):
-        clips = bar.add_task("clips", total=len(paths), visible=len(paths) > 1)
-        windows = bar.add_task("windows", total=None, visible=False)
-
-        def window_progress(done: int, total: int) -> None:
-            bar.update(windows, completed=done, total=total, visible=total > 1)
-
+    with _progress(err, len(paths)) as (advance, windows), contextlib.closing(emit.writer):
         failures = describe_paths(
             inputs,
             the_engine,
             options,
             on_record=emit,
             on_warning=lambda message: err.print(message, markup=False, highlight=False, soft_wrap=True),
-            progress=lambda n: bar.advance(clips, n),
+            progress=advance,
             describe_batch=describe_batch,
-            window_progress=window_progress,
+            window_progress=windows,
         )
-    if fmt == "json":
-        records = writer.records
-        typer.echo(
-            json.dumps(
-                records[0] if len(records) == 1 and not failures else records, ensure_ascii=False, indent=2
-            )
-        )
+    records = emit.writer.records
+    if output.format == "json":
+        shown = records[0] if len(records) == 1 and not failures else records
+        typer.echo(json.dumps(shown, ensure_ascii=False, indent=2))
     for failure in failures:
         err.print(f"error: {failure.error}", markup=False, highlight=False, soft_wrap=True)
-    if failures:
-        err.print(
-            f"{len(failures)} of {len(paths)} clips failed; {writer.count} described"
-            + (f" and written to {out}" if out else ""),
-            markup=False,
-            highlight=False,
-        )
-        return 1
-    return 0
+    if not failures:
+        return 0
+    written = f" and written to {output.out}" if output.out else ""
+    summary = f"{len(failures)} of {len(paths)} clips failed; {emit.writer.count} described{written}"
+    err.print(summary, markup=False, highlight=False)
+    return 1

@@ -35,7 +35,8 @@ def score(
     extractor_api_key: str = typer.Option(None, "--extractor-api-key", envvar="AFFECTREASON_EXTRACTOR_KEY"),
 ) -> None:
     """Score predictions against references: emotion-wheel set metrics, hit rate, sentiment F1, cue matching."""
-    from affectreason.scoring import llm_extractor, render_table, score_files, to_json
+    from affectreason.llm_labels import llm_extractor
+    from affectreason.scoring import render_table, score_files, to_json
 
     extractor = None
     if extractor_endpoint:

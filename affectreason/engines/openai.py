@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from affectreason.decoding import SamplingParams, openai_request_kwargs
-from affectreason.engines.base import Request
 from affectreason.errors import AffectReasonError
+from affectreason.request import Request
 from affectreason.serve.wire import EXTRA_FIELD, chat_body
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from affectreason.decoding import SamplingParams, vllm_sampling_kwargs
-from affectreason.engines.base import Request
 from affectreason.errors import AffectReasonError, ModelLoadError
+from affectreason.request import Request
 
 log = logging.getLogger("affectreason")
 
@@ -215,7 +215,7 @@ class VLLMEngine:
             raise AffectReasonError('the vllm engine needs vllm: pip install -e ".[vllm]" (on a GPU machine)')
         from vllm import LLM
 
-        from affectreason.backbones.base import load_backbone
+        from affectreason.backbones import load_backbone
         from affectreason.serve.server import parse_adapters
 
         self.model_id = model

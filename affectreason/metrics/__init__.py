@@ -1,6 +1,6 @@
 """Metrics, pure functions without torch: per-sample forms for rewards (floats in [0, 1], never NaN) and corpus
 forms for benchmarks, sharing code. Sentence embeddings (cue matching, the taxonomy's semantic fallback) come from
-a numpy MiniLM (`metrics.minilm`), loaded only when needed.
+the shared numpy MiniLM (`affectreason.embedding`), loaded only when needed.
 
 Per sample: `ew_f1`, `ew_precision_recall`, `hit`, `valence_agreement`, `cue_f1`.
 Corpus: `score_ov`, `score_discrete`, `score_sentiment`, `score_emer`, `score_cues`, `calibration`,
@@ -18,7 +18,6 @@ from affectreason.metrics.cues import (
     match_cues,
     score_cues,
 )
-from affectreason.metrics.embedding import PhraseEmbedder, get_embedder
 from affectreason.metrics.emer import score_emer, score_reason
 from affectreason.metrics.judged import cot_scores, laughter_scores, parse_step_scores
 from affectreason.metrics.ov import DEFAULT_PROTOCOL_FIXES, PROTOCOLS, score_discrete, score_ov
@@ -30,7 +29,6 @@ __all__ = [
     "DEFAULT_PROTOCOL_FIXES",
     "MATCH_THRESHOLD",
     "PROTOCOLS",
-    "PhraseEmbedder",
     "calibration",
     "cot_scores",
     "cue_f1",
@@ -39,7 +37,6 @@ __all__ = [
     "ew_precision_recall",
     "f_score",
     "from_emocue",
-    "get_embedder",
     "hit",
     "laughter_scores",
     "match_cues",

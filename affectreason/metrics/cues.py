@@ -83,7 +83,7 @@ def match_cues(
     if not pred:
         return {k: dict(v) for k, v in _ZERO.items()}
     if embedder is None:
-        from affectreason.metrics.embedding import get_embedder
+        from affectreason.embedding import get_embedder
 
         embedder = get_embedder()
     sim = np.clip(embedder.encode(ref) @ embedder.encode(pred).T, -1.0, 1.0)
@@ -110,7 +110,7 @@ def score_cues(
     reference cues of soft and matched precision / recall / F1 (per-sample F1 averaged, as EmoCue-360), and
     `overall` on all cues of a sample pooled."""
     if embedder is None:
-        from affectreason.metrics.embedding import get_embedder
+        from affectreason.embedding import get_embedder
 
         embedder = get_embedder()
     phrases = [p for ref, pred in pairs for side in (ref, pred) for c in categories for p in side.get(c, [])]

@@ -52,7 +52,7 @@ def score_reason(refs: dict[str, str], preds: dict[str, str], embedder=None) -> 
     """Free-text reasons against reference reasons (EmoBench-M laughter reasoning) without a judge: the mean
     cosine similarity of their sentence embeddings; a missing or empty prediction scores 0."""
     if embedder is None:
-        from affectreason.metrics.embedding import get_embedder
+        from affectreason.embedding import get_embedder
 
         embedder = get_embedder()
     pairs = [(ref, (preds.get(i) or "").strip()) for i, ref in refs.items()]

@@ -114,13 +114,13 @@ class _PackedTables:
         return packed
 
 
-_PACKED: dict[str, _PackedTables] = {}
+_PACKED_BY_SHA: dict[str, _PackedTables] = {}  # built once per distinct set of wheel files
 
 
 def _packed(tables: OvmerTables) -> _PackedTables:
-    if tables.sha256 not in _PACKED:
-        _PACKED[tables.sha256] = _PackedTables(tables)
-    return _PACKED[tables.sha256]
+    if tables.sha256 not in _PACKED_BY_SHA:
+        _PACKED_BY_SHA[tables.sha256] = _PackedTables(tables)
+    return _PACKED_BY_SHA[tables.sha256]
 
 
 def _score_ov_parity(refs: Values, preds: Values, tables: OvmerTables) -> dict:

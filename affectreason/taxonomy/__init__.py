@@ -7,7 +7,7 @@ The published OV-MER wheel files (parity protocol) are read by `affectreason.tax
 
 from __future__ import annotations
 
-from affectreason.taxonomy.extract import extract_labels, extract_labels_llm
+from affectreason.taxonomy.extract import extract_labels
 from affectreason.taxonomy.lexicon import LabelMatch, analyse_labels, clean_label, match_label, split_labels
 from affectreason.taxonomy.wheel import Family, Wheel, load_wheel
 
@@ -22,7 +22,6 @@ __all__ = [
     "arousal_of",
     "clean_label",
     "extract_labels",
-    "extract_labels_llm",
     "families",
     "family_of",
     "load_wheel",

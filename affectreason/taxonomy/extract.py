@@ -1,13 +1,12 @@
 """Emotion labels from model output: the canonical `<answer>` when present, else deterministic lexicon extraction
-from free text; an optional LLM extractor (any OpenAI-compatible endpoint, temperature 0)."""
+from free text (the optional LLM extractor lives in `affectreason.llm_labels`)."""
 
 from __future__ import annotations
 
 import re
 
-from affectreason.errors import AffectReasonError
 from affectreason.rationale import parse_rationale
-from affectreason.taxonomy.lexicon import _NEGATORS, _lookup_form
+from affectreason.taxonomy.lexicon import NEGATORS, lookup_form
 from affectreason.taxonomy.wheel import load_wheel
 
 _WORD_RE = re.compile(r"[a-z][a-z'\-]*")
@@ -26,11 +25,11 @@ def _clause_labels(clause: str, wheel_name: str) -> list[str]:
             phrase = " ".join(tokens[i : i + n])
             if phrase in wheel.free_text_stoplist:
                 continue
-            word = wheel.forms.get(phrase) if n > 1 else _lookup_form(wheel, phrase)
+            word = wheel.forms.get(phrase) if n > 1 else lookup_form(wheel, phrase)
             if word is None:
                 continue
             window = tokens[max(0, i - _NEGATION_WINDOW) : i]
-            if not any(t in _NEGATORS or t.endswith("n't") for t in window):
+            if not any(t in NEGATORS or t.endswith("n't") for t in window):
                 found.append(phrase)
             i += n - 1
             break
@@ -49,38 +48,8 @@ def extract_labels(text: str, wheel: str = "default") -> list[str]:
     seen: set[str] = set()
     for clause in _CLAUSE_BREAK_RE.split(text.lower()):
         for phrase in _clause_labels(clause, wheel):
-            word = wheel_obj.forms.get(phrase) or _lookup_form(wheel_obj, phrase)
+            word = wheel_obj.forms.get(phrase) or lookup_form(wheel_obj, phrase)
             if word not in seen:
                 seen.add(word)
                 labels.append(phrase)
     return labels
-
-
-_LLM_PROMPT = (
-    "Please assume the role of an expert in the field of emotions. We provide clues that may be related to the "
-    "emotions of the character. Based on the provided clues, please identify the emotional states of the main "
-    "character. Please separate different emotional categories with commas and output only the clearly "
-    "identifiable emotional categories in a list format. If none are identified, please output an empty list.\n"
-    "Input: {text}\nOutput:"
-)
-
-
-def extract_labels_llm(
-    text: str, model: str, base_url: str, api_key: str = "EMPTY", timeout: float = 60.0
-) -> list[str]:
-    """The reference's extraction step through an OpenAI-compatible endpoint, made deterministic (temperature 0)."""
-    from openai import OpenAI, OpenAIError
-
-    client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout)
-    try:
-        reply = client.chat.completions.create(
-            model=model,
-            messages=[{"role": "user", "content": _LLM_PROMPT.format(text=text)}],
-            temperature=0.0,
-            max_tokens=128,
-        )
-    except OpenAIError as exc:
-        raise AffectReasonError(f"label extractor at {base_url} failed: {exc}".splitlines()[0]) from None
-    from affectreason.taxonomy.lexicon import split_labels
-
-    return split_labels(reply.choices[0].message.content or "")

@@ -19,7 +19,7 @@ _RULES_VERSION = 1
 
 _LIST_SPLIT_RE = re.compile(r"\s*(?:[,;/|\n]|\s&\s|\band\b|\bor\b)\s*")
 _PUNCT_RE = re.compile(r"[^\w\s'\-]+")
-_NEGATORS = frozenset(
+NEGATORS = frozenset(
     {
         "not",
         "no",
@@ -106,7 +106,7 @@ def _derivations(word: str) -> list[str]:
     return out
 
 
-def _lookup_form(wheel: Wheel, phrase: str) -> str | None:
+def lookup_form(wheel: Wheel, phrase: str) -> str | None:
     word = wheel.forms.get(phrase)
     if word is not None or " " in phrase:
         return word
@@ -121,7 +121,7 @@ def _is_antonym_form(wheel: Wheel, phrase: str) -> bool:
     for prefix, suffix in _ANTONYM_AFFIXES:
         if phrase.startswith(prefix) and phrase.endswith(suffix):
             stem = phrase[len(prefix) : len(phrase) - len(suffix)].strip("-")
-            if len(stem) >= 3 and stem != phrase and _lookup_form(wheel, stem) is not None:
+            if len(stem) >= 3 and stem != phrase and lookup_form(wheel, stem) is not None:
                 return True
     return False
 
@@ -145,7 +145,7 @@ def _match_key(key: str, wheel_name: str, semantic: bool) -> tuple[str | None, s
     if word is not None:
         return word, "lexicon", None
     tokens = key.split()
-    if any(t in _NEGATORS or t.endswith("n't") for t in tokens):
+    if any(t in NEGATORS or t.endswith("n't") for t in tokens):
         return None, "negated", None
     from affectreason.taxonomy.semantic import recall_resolved, remember_resolved
 
@@ -162,17 +162,17 @@ def _read_unknown(
     wheel: Wheel, key: str, tokens: list[str], wheel_name: str, semantic: bool
 ) -> tuple[str | None, str, float | None]:
     """A label that is no surface form: derivations, modifiers, head words, then the semantic fallback."""
-    word = _lookup_form(wheel, key)
+    word = lookup_form(wheel, key)
     if word is not None:
         return word, "form", None
     content = [t for t in tokens if t not in _MODIFIERS]
     if content and content != tokens:
-        word = _lookup_form(wheel, " ".join(content))
+        word = lookup_form(wheel, " ".join(content))
         if word is not None:
             return word, "modifier", None
     if len(content) > 1:  # a head noun or adjective inside a longer phrase ("mild frustration building up")
         for token in reversed(content):
-            word = _lookup_form(wheel, token)
+            word = lookup_form(wheel, token)
             if word is not None:
                 return word, "modifier", None
     phrase = _fallback_phrase(key)

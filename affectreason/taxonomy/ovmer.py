@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from affectreason.errors import AffectReasonError
+from affectreason.paths import cache_dir
 
 WHEELS = ("wheel1", "wheel2", "wheel3", "wheel4", "wheel5")
 LEVELS = ("level1", "level2")
@@ -49,9 +50,6 @@ class OvmerTables:
 
     table: dict[str, tuple[str, ...]]
     sha256: str
-
-    def column(self, name: str) -> int:
-        return COLUMNS.index(name)
 
 
 def _xlsx_rows(path: Path) -> list[dict[str, object]]:
@@ -130,14 +128,6 @@ def build_table(wheel_dir: Path) -> dict[str, tuple[str, ...]]:
             clusters.append(next((wheel_map[c] for c in candidates if c in wheel_map), ""))
         table[label.lower().strip()] = (case1, case2, *clusters)
     return table
-
-
-def cache_dir() -> Path:
-    """Where parsed tables and embeddings are cached: `$AFFECTREASON_CACHE`, else `~/.cache/affectreason`."""
-    root = os.environ.get("AFFECTREASON_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "affectreason"
-    )
-    return Path(root)
 
 
 def _files_sha256(wheel_dir: Path) -> str:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from affectreason.taxonomy.ovmer import cache_dir
-from affectreason.taxonomy.wheel import _DATA_DIR, load_wheel
+from affectreason.embedding import get_embedder
+from affectreason.paths import cache_dir, package_data_dir
+from affectreason.taxonomy.wheel import load_wheel
 
 MODEL = "all-MiniLM-L6-v2"
 # Each phrase is embedded bare and in this frame; the mean of the two is steadier for rare single words.
@@ -41,15 +42,13 @@ def exemplar_forms(wheel_name: str) -> list[str]:
 
 def embed(phrases: list[str]) -> np.ndarray:
     """Unit vectors of phrases: the normalised mean over `TEMPLATES`."""
-    from affectreason.metrics.embedding import get_embedder
-
     embedder = get_embedder()
     total = sum(embedder.encode([t.format(p) for p in phrases]) for t in TEMPLATES)
     return total / np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)
 
 
 def packaged_vectors_path(wheel_name: str) -> Path:
-    return _DATA_DIR / f"{wheel_name}_vectors.npz"
+    return package_data_dir() / f"{wheel_name}_vectors.npz"
 
 
 def _read_vectors(path: Path, key: str, n: int) -> np.ndarray | None:

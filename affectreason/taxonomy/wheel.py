@@ -8,8 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from affectreason.errors import AffectReasonError
-
-_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+from affectreason.paths import package_data_dir
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ def _parse(data: dict, source: str) -> Wheel:
 @lru_cache(maxsize=8)
 def load_wheel(name: str = "default") -> Wheel:
     """A packaged wheel by name (`default`) or a wheel JSON file by path; cached."""
-    path = Path(name) if name.endswith(".json") else _DATA_DIR / f"{name}_wheel.json"
+    path = Path(name) if name.endswith(".json") else package_data_dir() / f"{name}_wheel.json"
     if not path.is_file():
         raise AffectReasonError(f"unknown emotion wheel {name!r} (no file {path})")
     try:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Any
 
-from affectreason.engines.base import Request
 from affectreason.errors import AffectReasonError
 from affectreason.media import Clip, load_clip
+from affectreason.request import Request
 
 if TYPE_CHECKING:
     from affectreason.backbones.base import Backbone

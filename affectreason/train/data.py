@@ -326,9 +326,10 @@ def _resolve(root: Path, value: str) -> str:
     return str(path if path.is_absolute() else (root / path).resolve())
 
 
-def _row(
+def _check_row(
     number: int, record: dict[str, Any], root: Path, canonical: bool = False
 ) -> tuple[CaptionExample | None, list[Problem], str]:
+    """Read and check one caption row: its example (None when a problem is an error), its problems, its id."""
     structural: list[str] = []
     if "messages" in record or "conversations" in record:
         record, structural = _from_conversation(record)
@@ -418,7 +419,7 @@ def validate_captions(
             reason = str(record) if isinstance(record, Exception) else f"expected an object, got {record!r}"
             report.problems.append(Problem("bad_row", number, f"row{number}", reason))
             continue
-        example, problems, key = _row(number, record, root, canonical)
+        example, problems, key = _check_row(number, record, root, canonical)
         report.problems.extend(problems)
         if key in seen:
             report.problems.append(

@@ -11,8 +11,9 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from affectreason.engines.base import Request, SamplingParams
+from affectreason.decoding import SamplingParams
 from affectreason.rationale import parse_rationale
+from affectreason.request import Request
 
 
 class EmotionEvalCallback(TrainerCallback):

@@ -39,7 +39,7 @@ def merge_adapter(
     """Load base + adapter (never quantized, so QLoRA adapters merge into full weights), merge, and save
     the merged model with its processor; the run manifest travels along with a note of the merge.
     `on_step(name)` is called as each of `MERGE_STEPS` starts."""
-    from affectreason.backbones.base import load_backbone
+    from affectreason.backbones import load_backbone
 
     adapter, out = Path(adapter), Path(out)
     if out.resolve() == adapter.resolve():

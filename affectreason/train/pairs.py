@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from affectreason.decoding import SamplingParams
-from affectreason.engines.base import Engine, Request
+from affectreason.engines.base import Engine
 from affectreason.errors import AffectReasonError
+from affectreason.request import Request
 from affectreason.train.rewards import get_reward, reference_of, score_completion
 
 
@@ -191,7 +192,7 @@ def pairs_from_files(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """`data pairs`: load the model (an adapter folder resolves to its base + adapter) and build pairs for a caption file."""
-    from affectreason.pipeline import create_engine
+    from affectreason.engines import create_engine
     from affectreason.train.data import load_captions
 
     examples = load_captions(clips)

@@ -18,7 +18,7 @@ def load_training_backbone(recipe: Any) -> Any:
     accelerate)."""
     import torch
 
-    from affectreason.backbones.base import load_backbone
+    from affectreason.backbones import load_backbone
     from affectreason.train.tuning import prepare_for_training
 
     device = None

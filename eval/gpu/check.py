@@ -176,9 +176,10 @@ def grpo_worker(spec: dict) -> dict:
 
 def describe_worker(spec: dict) -> dict:
     """Clips per second through the HF engine at the given batch size (greedy, fixed new tokens)."""
-    from affectreason.engines.base import Request, SamplingParams
+    from affectreason.decoding import SamplingParams
+    from affectreason.engines import create_engine
     from affectreason.media import load_clip
-    from affectreason.pipeline import create_engine
+    from affectreason.request import Request
 
     engine = create_engine("hf", model=spec["model"], batch_size=spec["batch"], device=spec["device"])
     clip = load_clip(spec["clip"], frames=spec["frames"])

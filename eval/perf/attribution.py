@@ -18,10 +18,10 @@ from pathlib import Path
 
 from affectreason import synth
 from affectreason.attribution import RUNS_PER_CLIP, attribute_clips
-from affectreason.backbones.base import load_backbone
+from affectreason.backbones import load_backbone
 from affectreason.backbones.tiny import build_tiny_checkpoint
+from affectreason.describe import DescribeOptions, describe_clips, describe_paths
 from affectreason.engines.hf import HFEngine
-from affectreason.pipeline import DescribeOptions, describe_clips, describe_paths
 
 
 def timed(paths: list[Path], engine: HFEngine, options: DescribeOptions, batch) -> float:

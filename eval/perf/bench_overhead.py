@@ -19,9 +19,10 @@ from affectreason.bench.runner import BenchOptions, generate_pending, select_sam
 from affectreason.bench.store import PredictionStore
 from affectreason.bench.suites import load_suite
 from affectreason.bench.synthetic import write_data_root
-from affectreason.engines.base import Request
-from affectreason.pipeline import DescribeOptions, create_engine, load_for_describe
+from affectreason.describe import DescribeOptions, load_for_describe
+from affectreason.engines import create_engine
 from affectreason.prompts import load_prompt
+from affectreason.request import Request
 
 
 class TimedEngine:

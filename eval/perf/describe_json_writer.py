@@ -13,8 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from affectreason.commands.describe_run import _RecordWriter
-from affectreason.pipeline import DescribeOptions
+from affectreason.describe import DescribeOptions, RecordWriter
 
 
 def record(i: int, raw_chars: int) -> dict:
@@ -51,7 +50,7 @@ def rewrite_whole_list(path: Path, records: list[dict]) -> None:
 
 
 def incremental(path: Path, records: list[dict]) -> None:
-    writer = _RecordWriter(path, keep=False)
+    writer = RecordWriter(path, keep=False)
     for item in records:
         writer.write(item)
     writer.close()

@@ -158,7 +158,8 @@ def main() -> None:
     )
     print(f"level1 F/P/R: {result['ew']['level1']}")
 
-    from affectreason.metrics import get_embedder, score_cues
+    from affectreason.embedding import get_embedder
+    from affectreason.metrics import score_cues
 
     start = time.perf_counter()
     embedder = get_embedder()

@@ -20,13 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from affectreason import synth
-from affectreason.backbones.base import load_backbone
+from affectreason.backbones import load_backbone
 from affectreason.backbones.tiny import build_tiny_checkpoint
-from affectreason.engines.base import Request
+from affectreason.describe import DescribeOptions, describe_clips
 from affectreason.engines.hf import HFEngine
 from affectreason.media import load_clip
-from affectreason.pipeline import DescribeOptions, describe_clips
 from affectreason.prompts import load_prompt
+from affectreason.request import Request
 from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
 from affectreason.serve.wire import data_url
 

@@ -8,7 +8,7 @@ from functools import lru_cache
 import numpy as np
 
 from affectreason.errors import ModelLoadError
-from affectreason.metrics.minilm import MiniLM
+from affectreason.minilm import MiniLM
 
 
 class PhraseEmbedder:
