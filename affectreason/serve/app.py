@@ -23,13 +23,24 @@ from affectreason.engines.base import Engine
 from affectreason.errors import AffectReasonError
 from affectreason.prompts import load_prompt
 from affectreason.serve.batcher import Batcher
-from affectreason.serve.protocol import Limits, ProtocolError, completion_body, parse_chat, stream_chunks
+from affectreason.serve.protocol import (
+    Limits,
+    ProtocolError,
+    check_json,
+    completion_body,
+    parse_chat,
+    stream_chunks,
+)
 
 log = logging.getLogger("affectreason.serve")
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
     return JSONResponse(ProtocolError(status, message, kind).body(), status_code=status)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 async def _read_body(request: Request, limit: int) -> Any:
@@ -43,9 +54,13 @@ async def _read_body(request: Request, limit: int) -> Any:
             raise ProtocolError(413, f"the request body is over the limit of {limit} bytes")
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = json.loads(b"".join(chunks), parse_constant=_no_constant)
+    except RecursionError:
+        raise ProtocolError(400, "the request body is nested too deeply") from None
+    except ValueError as exc:  # UnicodeDecodeError and over-long integers included
         raise ProtocolError(400, f"the request body is not valid JSON: {exc}") from None
+    check_json(body)
+    return body
 
 
 def create_app(
@@ -74,7 +89,8 @@ def create_app(
     app.state.batcher = batcher
 
     @app.exception_handler(ProtocolError)
-    async def protocol_error(_: Request, exc: ProtocolError) -> JSONResponse:
+    async def protocol_error(request: Request, exc: ProtocolError) -> JSONResponse:
+        log.info("refused %s %s: %d %s", request.method, request.url.path, exc.status, exc)
         return JSONResponse(exc.body(), status_code=exc.status)
 
     @app.exception_handler(HTTPException)
@@ -83,8 +99,8 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("request failed")
-        return _error(500, f"{type(exc).__name__}: {' '.join(str(exc).split())}", "server_error")
+        log.exception("request failed")  # our defect, not the client's: the traceback belongs in the log
+        return _error(500, f"internal error ({type(exc).__name__}); see the server log", "server_error")
 
     @app.middleware("http")
     async def authorise(request: Request, call_next: Any) -> Any:

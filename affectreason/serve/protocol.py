@@ -6,6 +6,8 @@ the HTTP status and a one-line message, which the app turns into an OpenAI-style
 
 from __future__ import annotations
 
+import math
+import re
 import tempfile
 import time
 import uuid
@@ -29,8 +31,28 @@ _VIDEO_MIME_SUFFIX = {
     "video/webm": ".webm",
     "video/quicktime": ".mov",
     "video/x-matroska": ".mkv",
+    "video/x-msvideo": ".avi",
+    "video/avi": ".avi",
+}
+_AUDIO_MIME_SUFFIX = {
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/mp3": ".mp3",
+    "audio/flac": ".flac",
+    "audio/x-flac": ".flac",
+    "audio/ogg": ".ogg",
+    "audio/mp4": ".m4a",
+    "audio/aac": ".aac",
+    "audio/opus": ".opus",
+    "audio/webm": ".webm",
 }
 _OPTION_KEYS = {"frames", "fps", "max_frames", "segment", "modalities", "transcript"}
+_MAX_DEPTH = 32
+_MAX_NAME = 255  # one path component, as most file systems allow
+_MAX_PATH = 1024
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ProtocolError(AffectReasonError):
@@ -39,7 +61,9 @@ class ProtocolError(AffectReasonError):
     def __init__(
         self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None
     ):
-        super().__init__(message)
+        # client text echoed in a message may hold lone surrogates, NULs or newlines: keep the body one valid line
+        safe = " ".join(message.encode("utf-8", "backslashreplace").decode("utf-8").split())
+        super().__init__(safe.replace("\x00", "\\x00"))
         self.status, self.kind, self.param = status, kind, param
 
     def body(self) -> dict[str, Any]:
@@ -74,11 +98,33 @@ def _bad(message: str, param: str | None = None, status: int = 400) -> ProtocolE
     return ProtocolError(status, message, param=param)
 
 
+def _is_number(value: Any) -> bool:
+    """A finite JSON number (booleans are not numbers here)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def check_json(value: Any) -> None:
+    """Refuse bodies nested deeper than `_MAX_DEPTH` or holding lone surrogates (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise _bad(f"the request body is nested deeper than {_MAX_DEPTH} levels")
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise _bad("the request body holds a lone surrogate: strings must be valid Unicode")
+        elif isinstance(item, dict):
+            stack.extend((k, depth + 1) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
 def _number(body: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
     value = body.get(key)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+    if not _is_number(value) or not low <= value <= high:
         raise _bad(f"'{key}' must be a number between {low:g} and {high:g}", key)
     return float(value)
 
@@ -101,6 +147,7 @@ def _text(content: Any, where: str) -> tuple[str, list[dict[str, Any]]]:
     texts, media = [], []
     for i, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
+        kind = kind if isinstance(kind, str) else None
         if kind == "text":
             if not isinstance(part.get("text"), str):
                 raise _bad(f"{where}.content[{i}].text must be a string", where)
@@ -120,12 +167,17 @@ def _local_path(url: str, limits: Limits, param: str) -> Path:
     if limits.media_dir is None:
         raise ProtocolError(403, "local files are not served: start the server with --media-dir", param=param)
     raw = unquote(urlparse(url).path) if url.startswith("file:") else url
+    if "\x00" in raw or len(raw) > _MAX_PATH or any(len(p) > _MAX_NAME for p in raw.split("/")):
+        raise _bad(f"{param}: the file name is not a valid path", param)
     root = limits.media_dir.resolve()
-    path = Path(raw).resolve() if Path(raw).is_absolute() else (root / raw).resolve()
-    if not path.is_relative_to(root):
-        raise ProtocolError(403, f"'{raw}' is outside the allowed media folder", param=param)
-    if not path.is_file():
-        raise _bad(f"'{raw}' does not exist in the media folder", param, status=404)
+    try:
+        path = Path(raw).resolve() if Path(raw).is_absolute() else (root / raw).resolve()
+        if not path.is_relative_to(root):
+            raise ProtocolError(403, f"{param}: the file is outside the allowed media folder", param=param)
+        if not path.is_file():
+            raise _bad(f"{param}: the file does not exist in the media folder", param, status=404)
+    except OSError:
+        raise _bad(f"{param}: the file cannot be opened", param) from None
     return path
 
 
@@ -146,7 +198,11 @@ class _Media:
             raise _bad("video_url.url must be a non-empty string", "video_url")
         if url.startswith("data:"):
             mime, payload = self._decode(url, "video_url")
-            return self._write(payload, _VIDEO_MIME_SUFFIX.get(mime, ".mp4"))
+            if mime not in _VIDEO_MIME_SUFFIX:
+                raise _bad(
+                    f"video_url: the mime type must be one of {', '.join(_VIDEO_MIME_SUFFIX)}", "video_url"
+                )
+            return self._write(payload, _VIDEO_MIME_SUFFIX[mime])
         return self._url(url, "video_url")
 
     def audio(self, part: dict[str, Any]) -> Path:
@@ -154,9 +210,12 @@ class _Media:
             spec = part.get("input_audio")
             if not isinstance(spec, dict) or not isinstance(spec.get("data"), str):
                 raise _bad("input_audio must be {data: base64, format: wav|mp3|...}", "input_audio")
-            fmt = str(spec.get("format", "wav")).lower()
-            if fmt not in _AUDIO_FORMATS:
-                raise _bad(f"input_audio.format {fmt!r} is not one of {', '.join(sorted(_AUDIO_FORMATS))}")
+            fmt = spec.get("format", "wav")
+            if not isinstance(fmt, str) or fmt.lower() not in _AUDIO_FORMATS:
+                raise _bad(
+                    f"input_audio.format must be one of {', '.join(sorted(_AUDIO_FORMATS))}", "input_audio"
+                )
+            fmt = fmt.lower()
             try:
                 payload = b64decode(spec["data"], "input_audio.data")
             except AffectReasonError as exc:
@@ -167,7 +226,11 @@ class _Media:
             raise _bad("audio_url.url must be a non-empty string", "audio_url")
         if url.startswith("data:"):
             mime, payload = self._decode(url, "audio_url")
-            return self._write(payload, "." + (mime.split("/")[-1].removeprefix("x-") or "wav"))
+            if mime not in _AUDIO_MIME_SUFFIX:
+                raise _bad(
+                    f"audio_url: the mime type must be one of {', '.join(_AUDIO_MIME_SUFFIX)}", "audio_url"
+                )
+            return self._write(payload, _AUDIO_MIME_SUFFIX[mime])
         return self._url(url, "audio_url")
 
     def _decode(self, url: str, param: str) -> tuple[str, bytes]:
@@ -205,15 +268,13 @@ def _options(body: dict[str, Any], limits: Limits) -> dict[str, Any]:
     fps = _number(options, "fps", 0.0, 0.0, 60.0) or None
     segment = options.get("segment")
     if segment is not None:
-        ok = (
-            isinstance(segment, list)
-            and len(segment) == 2
-            and all(isinstance(v, (int, float)) for v in segment)
-        )
+        ok = isinstance(segment, list) and len(segment) == 2 and all(_is_number(v) for v in segment)
         if not ok or not 0 <= segment[0] < segment[1]:
             raise _bad(f"{EXTRA_FIELD}.segment must be [start, end] seconds with start < end", "segment")
     modalities = options.get("modalities", sorted(ALL_MODALITIES))
-    if not isinstance(modalities, list) or not set(modalities) <= ALL_MODALITIES:
+    if not isinstance(modalities, list) or not all(
+        isinstance(m, str) and m in ALL_MODALITIES for m in modalities
+    ):
         raise _bad(f"{EXTRA_FIELD}.modalities must be a list drawn from video, audio, text", "modalities")
     transcript = options.get("transcript")
     if transcript is not None and not isinstance(transcript, str):
@@ -236,6 +297,7 @@ def _messages(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     system, user = [], None
     for i, message in enumerate(messages):
         role = message.get("role") if isinstance(message, dict) else None
+        role = role if isinstance(role, str) else None
         if role in {"system", "developer"}:
             system.append(_text(message.get("content"), f"messages[{i}]")[0])
         elif role == "user":
@@ -248,6 +310,14 @@ def _messages(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         raise _bad("'messages' needs a user message", "messages")
     text, media = _text(user[1].get("content"), f"messages[{user[0]}]")
     return "\n\n".join([*system, text]).strip(), media
+
+
+def _scrub(message: str, *folders: str | Path | None) -> str:
+    """A media error without the server's folders in it."""
+    for folder in folders:
+        if folder:
+            message = message.replace(f"{folder}/", "").replace(str(folder), "")
+    return message
 
 
 def decode_clip(media_parts: list[dict[str, Any]], options: dict[str, Any], limits: Limits) -> Clip:
@@ -286,7 +356,7 @@ def decode_clip(media_parts: list[dict[str, Any]], options: dict[str, Any], limi
         except ProtocolError:
             raise
         except AffectReasonError as exc:
-            raise _bad(str(exc).replace(tmp + "/", ""), "messages") from None
+            raise _bad(_scrub(str(exc), tmp, limits.media_dir), "messages") from None
     if clip is None:
         clip = Clip(frames=None, frame_times=np.zeros(0), audio=None, duration=0.0, source="request")
     clip.source = "request"
@@ -305,7 +375,7 @@ def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default
     if model not in served:
         raise ProtocolError(
             404,
-            f"model '{model}' is not served here: choose one of {', '.join(served)}",
+            f"model {model[:64]!r} is not served here: choose one of {', '.join(served)}",
             "not_found_error",
             "model",
         )
