@@ -196,7 +196,9 @@ def test_manifests_must_agree_to_resume_or_merge():
         "data_files": {"x.csv": "1", "y.csv": "2"},
     }
     assert incompatibility(a, dict(a, data_files={"x.csv": "1"})) is None
-    assert incompatibility(a, dict(a, model_fingerprint="sha256:n")) == "model_fingerprint: sha256:m vs sha256:n"
+    assert (
+        incompatibility(a, dict(a, model_fingerprint="sha256:n")) == "model_fingerprint: sha256:m vs sha256:n"
+    )
     assert incompatibility(a, dict(a, model="/elsewhere/m")) is None  # the same content at another path
     assert incompatibility(a, dict(a, data_files={"y.csv": "3"})) == "data_files: y.csv changed"
 
