@@ -109,3 +109,50 @@ def test_hostile_input_is_a_one_line_4xx_without_server_paths(case, server, clie
         model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=2
     )
     assert ok.choices[0].message.content is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--api-key", ""], {}, "--api-key is empty"),
+        (["--api-key", "  "], {}, "--api-key is empty"),
+        ([], {"AFFECTREASON_API_KEY": ""}, "AFFECTREASON_API_KEY is set but empty"),
+        (["--host", "0.0.0.0"], {}, "--host 0.0.0.0 exposes the server without a key"),
+        (["--host", "::"], {}, "--host :: exposes the server without a key"),
+        (["--max-frames", "0"], {}, "--max-frames 0 is out of range"),
+        (["--max-request-mb", "-1"], {}, "--max-request-mb -1 is out of range"),
+        (["--max-batch-size", "0"], {}, "--max-batch-size 0 is out of range"),
+        (["--batch-wait-ms", "nan"], {}, "--batch-wait-ms nan is out of range"),
+        (["--max-duration", "0"], {}, "--max-duration 0 is out of range"),
+        (["--max-text-kb", "-5"], {}, "--max-text-kb -5 is out of range"),
+    ],
+)
+def test_serve_refuses_setups_that_switch_auth_off_or_make_no_sense(args, env, message, capsys, monkeypatch):
+    from affectreason.cli import main
+
+    monkeypatch.delenv("AFFECTREASON_API_KEY", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["serve", "--model", "never-loaded", "--engine", "hf", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error:") and message in err, err
+
+
+def test_a_public_host_with_a_key_or_insecure_passes_the_checks():
+    from affectreason.serve.server import ServeOptions
+
+    ServeOptions(host="0.0.0.0", api_key="k").validate()
+    ServeOptions(host="0.0.0.0", insecure=True).validate()
+    ServeOptions(host="::1").validate()
+
+
+def test_text_beyond_the_cap_is_refused_before_tokenising(server):
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "x" * (300 * 1024)}],
+        "max_tokens": 2,
+    }
+    import json
+
+    response = _post(server, json.dumps(body).encode())
+    assert response.status_code == 413 and "characters" in response.json()["error"]["message"]

@@ -79,6 +79,7 @@ class Limits:
     max_duration: float = 600.0
     max_new_tokens: int = 4096
     max_choices: int = 8
+    max_text_chars: int = 256 * 1024  # prompt plus transcript, refused before any tokenising
     media_dir: Path | None = None  # local files (file:// URLs) are read only from inside this folder
 
 
@@ -381,6 +382,13 @@ def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default
         )
     options = _options(body, limits)
     prompt, media_parts = _messages(body)
+    text_chars = len(prompt) + len(options["transcript"] or "")
+    if text_chars > limits.max_text_chars:
+        raise ProtocolError(
+            413,
+            f"the prompt and transcript hold {text_chars} characters; this server accepts at most {limits.max_text_chars}",
+            param="messages",
+        )
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     sampling = SamplingParams(
         temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
