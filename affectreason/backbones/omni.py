@@ -72,7 +72,7 @@ class OmniBackbone(Backbone):
         return batch
 
     def collate(self, samples: list[BatchFeature], padding_side: str) -> BatchFeature:
-        flags = {bool(s.pop("use_audio_in_video")) for s in samples}
+        flags = {bool(s.pop("use_audio_in_video", False)) for s in samples}  # absent once collated
         batch = super().collate(samples, padding_side)
         if True in flags:
             batch["use_audio_in_video"] = True  # align_batch made the layout uniform

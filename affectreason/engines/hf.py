@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import threading
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from affectreason.backbones.base import Backbone
@@ -11,6 +14,36 @@ from affectreason.errors import AffectReasonError
 
 if TYPE_CHECKING:
     import torch
+    from transformers import BatchFeature
+
+# A batch pads every row to its longest prompt: rows join a batch only while the padding stays under this share.
+PAD_SHARE = 0.25
+PAD_SLACK = 32  # tokens of padding always allowed, so near-equal short prompts still share a batch
+
+
+@dataclass
+class Job:
+    """One server request on its way through the engine: the request, its own decoding, its processed inputs
+    (made once, at admission), and a flag the client's disconnect sets."""
+
+    request: Request
+    sampling: SamplingParams
+    features: BatchFeature | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return 0 if self.features is None else int(self.features["input_ids"].shape[1])
+
+
+@dataclass
+class Completion:
+    """One generated sequence with its token counts and why it ended: stop (eos), length or cancelled."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
 
 
 class HFEngine:
@@ -27,16 +60,44 @@ class HFEngine:
         self.batch_size = batch_size
         self.model_id = backbone.model_id
 
-    def batches(self, requests: list[Request]) -> list[list[int]]:
-        """Request indices grouped into batches of compatible layouts, at most `batch_size` each."""
+    @property
+    def context_length(self) -> int | None:
+        """The most positions the language model takes (prompt plus generated tokens)."""
+        config = self.backbone.model.config
+        text = getattr(config, "text_config", None) or getattr(config, "get_text_config", lambda: config)()
+        return getattr(text, "max_position_embeddings", None) or getattr(
+            config, "max_position_embeddings", None
+        )
+
+    def prepare(self, job: Job) -> int:
+        """Process the job's clip and prompt once (kept on the job for its batch); returns its prompt tokens."""
+        if job.features is None:
+            job.features = self.backbone.build_inputs([job.request])
+        return job.prompt_tokens
+
+    def batches(self, requests: list[Request], lengths: list[int] | None = None) -> list[list[int]]:
+        """Request indices grouped into batches of compatible layouts, at most `batch_size` each; given prompt
+        `lengths`, rows of similar length go together (shortest first) so a batch carries little padding."""
         groups: dict[Any, list[int]] = defaultdict(list)
-        for index, request in enumerate(requests):
-            groups[self.backbone.batch_key(request)].append(index)
-        return [
-            indices[start : start + self.batch_size]
-            for indices in groups.values()
-            for start in range(0, len(indices), self.batch_size)
-        ]
+        order = sorted(range(len(requests)), key=lambda i: lengths[i]) if lengths else range(len(requests))
+        for index in order:
+            groups[self.backbone.batch_key(requests[index])].append(index)
+        batches = []
+        for indices in groups.values():
+            current: list[int] = []
+            for index in indices:
+                longest = lengths[index] if lengths else 0
+                shortest = lengths[current[0]] if lengths and current else longest
+                if current and (
+                    len(current) >= self.batch_size or longest - shortest > PAD_SLACK + PAD_SHARE * shortest
+                ):
+                    batches.append(current)
+                    current = []
+                current.append(index)
+            batches.append(current)
+        if lengths:
+            batches.sort(key=lambda b: max(lengths[i] for i in b))
+        return batches
 
     def generate(self, requests: list[Request], sampling: SamplingParams) -> list[str]:
         """One text per request (`num_return_sequences` per request, flattened in request order)."""
@@ -52,11 +113,16 @@ class HFEngine:
         if sampling.greedy and sampling.num_return_sequences > 1:
             raise AffectReasonError("several return sequences need sampling: set a temperature above 0")
         sequences: list[list[torch.Tensor]] = [[] for _ in requests]
+        features = [
+            self.backbone.build_inputs([r]) for r in requests
+        ]  # each clip is processed on its own anyway
+        lengths = [int(f["input_ids"].shape[1]) for f in features]
         with torch.inference_mode(), torch.random.fork_rng(devices=self._rng_devices()):
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
-            for indices in self.batches(requests):
-                outputs = self._generate_batch([requests[i] for i in indices], sampling)
+            for indices in self.batches(requests, lengths):
+                inputs = self._collate([features[i] for i in indices])
+                outputs = self._generate_batch([requests[i] for i in indices], sampling, inputs)
                 n = sampling.num_return_sequences
                 for position, index in enumerate(indices):
                     sequences[index] = outputs[position * n : (position + 1) * n]
@@ -66,9 +132,15 @@ class HFEngine:
         device = self.backbone.device
         return [device.index or 0] if device.type == "cuda" else []
 
-    def _generate_batch(self, requests: list[Request], sampling: SamplingParams) -> list[torch.Tensor]:
+    def _generate_batch(
+        self,
+        requests: list[Request],
+        sampling: SamplingParams,
+        inputs: BatchFeature | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> list[torch.Tensor]:
         backbone = self.backbone
-        inputs = backbone.to_model(backbone.build_inputs(requests))
+        inputs = backbone.to_model(inputs if inputs is not None else backbone.build_inputs(requests))
         tokenizer = backbone.tokenizer
         kwargs: dict[str, Any] = {
             "max_new_tokens": sampling.max_new_tokens,
@@ -81,5 +153,83 @@ class HFEngine:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:
             kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=None)
-        output = backbone.model.generate(**inputs, **kwargs)
+        output = backbone.model.generate(**inputs, **{**kwargs, **(extra or {})})
         return list(output[:, inputs["input_ids"].shape[1] :].cpu())
+
+    def complete(self, jobs: list[Job]) -> list[list[Completion]]:
+        """Each job's `num_return_sequences` completions. Jobs with different seeds and token limits share a
+        batch (each row samples with its own generator and stops at its own limit); a cancelled job stops at
+        the next token. Jobs whose temperature, top-p or sequence count differ run in separate batches."""
+        import torch
+
+        results: list[list[Completion]] = [[] for _ in jobs]
+        modes: dict[tuple, list[int]] = defaultdict(list)
+        for index, job in enumerate(jobs):
+            s = job.sampling
+            modes[(s.greedy, 0.0 if s.greedy else s.temperature, s.top_p, s.num_return_sequences)].append(
+                index
+            )
+        with torch.inference_mode():
+            for indices in modes.values():
+                live = [i for i in indices if not jobs[i].cancelled.is_set()]
+                lengths = [self.prepare(jobs[i]) for i in live]
+                for batch in self.batches([jobs[i].request for i in live], lengths):
+                    chosen = [jobs[live[b]] for b in batch]
+                    for i, done in zip((live[b] for b in batch), self._complete_batch(chosen), strict=True):
+                        results[i] = done
+        return results
+
+    def _complete_batch(self, jobs: list[Job]) -> list[list[Completion]]:
+        from transformers import StoppingCriteriaList
+
+        from affectreason.engines.rows import RowSampler, RowStops
+
+        sampling = jobs[0].sampling
+        n = sampling.num_return_sequences
+        if sampling.greedy and n > 1:
+            raise AffectReasonError("several return sequences need sampling: set a temperature above 0")
+        rows = [j for j in jobs for _ in range(n)]  # one row per sequence, each with its own generator
+        inputs = self._collate([j.features for j in rows])
+        stops = RowStops(
+            inputs["input_ids"].shape[1],
+            [j.sampling.max_new_tokens for j in rows],
+            set(self._eos_ids()),
+            [j.cancelled for j in rows],
+        )
+        extra: dict[str, Any] = {
+            "num_return_sequences": 1,
+            "max_new_tokens": max(j.sampling.max_new_tokens for j in jobs),
+            "stopping_criteria": StoppingCriteriaList([stops]),
+        }
+        if not sampling.greedy:
+            seeds = [_row_seed(j.sampling.seed, k) for j in jobs for k in range(n)]
+            sampler = RowSampler(sampling.temperature, sampling.top_p, seeds, self.backbone.device)
+            extra.update(
+                do_sample=False, temperature=None, top_p=None, top_k=None, logits_processor=[sampler]
+            )
+        outputs = self._generate_batch([j.request for j in rows], sampling, inputs, extra)
+        decode = self.backbone.tokenizer.decode
+        completions = []
+        for row, (job, ids) in enumerate(zip(rows, outputs, strict=True)):
+            count = stops.count[row] or min(len(ids), job.sampling.max_new_tokens)
+            reason = stops.finish[row] or ("length" if count >= job.sampling.max_new_tokens else "stop")
+            text = decode(ids[:count].tolist(), skip_special_tokens=True)
+            completions.append(Completion(text, job.prompt_tokens, count, reason))
+        return [completions[k * n : (k + 1) * n] for k in range(len(jobs))]
+
+    def _collate(self, features: list[BatchFeature]) -> BatchFeature:
+        """One left-padded batch from single-request inputs (copied: collating consumes per-sample keys)."""
+        return self.backbone.collate([type(f)(dict(f)) for f in features], padding_side="left")
+
+    def _eos_ids(self) -> list[int]:
+        eos = self.backbone.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.backbone.tokenizer.eos_token_id
+        return [eos] if isinstance(eos, int) else list(eos or [])
+
+
+def _row_seed(seed: int | None, sequence: int) -> int:
+    """A generator seed per returned sequence: the request's seed (mixed with the sequence index), or fresh."""
+    if seed is None:
+        return random.SystemRandom().getrandbits(63)
+    return (seed * 1_000_003 + sequence) % (2**63)

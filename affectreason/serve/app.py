@@ -6,6 +6,7 @@ for bad requests and 500 for engine failures; nothing a client sends stops the s
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -15,15 +16,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from affectreason.engines.base import Engine
+from affectreason.engines.hf import Completion, HFEngine, Job
 from affectreason.errors import AffectReasonError
 from affectreason.prompts import load_prompt
 from affectreason.serve.batcher import Batcher
 from affectreason.serve.protocol import (
+    ChatCall,
     Limits,
     ProtocolError,
     check_json,
@@ -33,6 +35,7 @@ from affectreason.serve.protocol import (
 )
 
 log = logging.getLogger("affectreason.serve")
+_DISCONNECT_POLL_S = 0.1
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
@@ -64,7 +67,7 @@ async def _read_body(request: Request, limit: int) -> Any:
 
 
 def create_app(
-    engine: Engine,
+    engine: HFEngine,
     *,
     served: dict[str, str | None],
     api_key: str | None = None,
@@ -125,22 +128,59 @@ def create_app(
         ]
         return {"object": "list", "data": data}
 
+    async def admit(call: ChatCall) -> Job:
+        """The job for a parsed call, its prompt processed once and checked against the model's context."""
+        job = Job(call.request, call.sampling)
+        try:
+            tokens = await run_in_threadpool(engine.prepare, job)
+        except ProtocolError:
+            raise
+        except AffectReasonError as exc:
+            raise ProtocolError(400, str(exc), param="messages") from None
+        context = engine.context_length
+        if context:
+            room = context - tokens
+            if room < 1 or (call.max_tokens_given and call.sampling.max_new_tokens > room):
+                raise ProtocolError(
+                    400,
+                    f"the prompt is {tokens} tokens and max_tokens asks for {call.sampling.max_new_tokens} more;"
+                    f" the model's context is {context} tokens",
+                    param="messages",
+                )
+            call.sampling.max_new_tokens = min(call.sampling.max_new_tokens, room)
+        return job
+
+    async def until_done(request: Request, job: Job) -> list[Completion] | None:
+        """The job's completions, or None (and the job cancelled) when the client disconnects first."""
+        task = asyncio.ensure_future(batcher.submit(job))
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                task.cancel()
+                log.info("client went away: request cancelled")
+                return None
+
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
         body = await _read_body(request, limits.max_request_bytes)
         call = await run_in_threadpool(parse_chat, body, served, limits, default_prompt)
+        job = await admit(call)
         try:
-            texts = await batcher.submit(call.request, call.sampling)
+            completions = await until_done(request, job)
         except AffectReasonError as exc:
             if isinstance(exc, ProtocolError):
                 raise
             raise ProtocolError(400, str(exc)) from None
-        response = completion_body(call, texts)
+        if completions is None:
+            return Response(status_code=499)  # nobody is listening; nginx's "client closed request"
+        response = completion_body(call, completions)
         if not call.stream:
             return response
 
         async def events() -> AsyncIterator[str]:
-            for chunk in stream_chunks(response):
+            for chunk in stream_chunks(response, call.include_usage):
                 yield f"data: {json.dumps(chunk)}\n\n"
             yield "data: [DONE]\n\n"
 

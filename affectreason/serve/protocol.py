@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from affectreason.engines.base import ALL_MODALITIES, Request, SamplingParams
+from affectreason.engines.hf import Completion
 from affectreason.errors import AffectReasonError
 from affectreason.media import Clip, load_clip, probe_duration
 from affectreason.prompts import Prompt
@@ -93,6 +94,8 @@ class ChatCall:
     stream: bool = False
     prompt_version: str | None = None
     clip_info: dict[str, Any] = field(default_factory=dict)
+    max_tokens_given: bool = False
+    include_usage: bool = False
 
 
 def _bad(message: str, param: str | None = None, status: int = 400) -> ProtocolError:
@@ -300,8 +303,15 @@ def _messages(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         role = message.get("role") if isinstance(message, dict) else None
         role = role if isinstance(role, str) else None
         if role in {"system", "developer"}:
-            system.append(_text(message.get("content"), f"messages[{i}]")[0])
+            text, media = _text(message.get("content"), f"messages[{i}]")
+            if media:
+                raise _bad(
+                    f"messages[{i}]: media belongs in the user message, not the {role} message", "messages"
+                )
+            system.append(text)
         elif role == "user":
+            if user is not None:
+                raise _bad("multi-turn chats are not supported: send one user message per clip", "messages")
             user = (i, message)
         elif role == "assistant":
             raise _bad("multi-turn chats are not supported: send one user message per clip", "messages")
@@ -413,11 +423,31 @@ def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default
         "audio_seconds": round(len(clip.audio) / clip.sample_rate, 3) if clip.has_audio else 0.0,
     }
     version = None if prompt else default_prompt.id
-    return ChatCall(model, request, sampling, stream, prompt_version=version, clip_info=info)
+    stream_options = body.get("stream_options") or {}
+    if not isinstance(stream_options, dict):
+        raise _bad("'stream_options' must be an object", "stream_options")
+    return ChatCall(
+        model,
+        request,
+        sampling,
+        stream,
+        prompt_version=version,
+        clip_info=info,
+        max_tokens_given=max_tokens is not None,
+        include_usage=stream_options.get("include_usage") is True,
+    )
 
 
-def completion_body(call: ChatCall, texts: list[str]) -> dict[str, Any]:
+def usage(completions: list[Completion]) -> dict[str, int]:
+    """OpenAI `usage`: the prompt counted once, every returned sequence's tokens."""
+    prompt = completions[0].prompt_tokens if completions else 0
+    generated = sum(c.completion_tokens for c in completions)
+    return {"prompt_tokens": prompt, "completion_tokens": generated, "total_tokens": prompt + generated}
+
+
+def completion_body(call: ChatCall, completions: list[Completion]) -> dict[str, Any]:
     """The chat.completion response: the model text as content, the parsed rationale in `affectreason`."""
+    texts = [c.text for c in completions]
     rationales = [parse_rationale(t).to_dict() for t in texts]
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -427,12 +457,13 @@ def completion_body(call: ChatCall, texts: list[str]) -> dict[str, Any]:
         "choices": [
             {
                 "index": i,
-                "message": {"role": "assistant", "content": t},
-                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": c.text},
+                "finish_reason": c.finish_reason,
                 "logprobs": None,
             }
-            for i, t in enumerate(texts)
+            for i, c in enumerate(completions)
         ],
+        "usage": usage(completions),
         EXTRA_FIELD: {
             "format_version": FORMAT_VERSION,
             "prompt_version": call.prompt_version,
@@ -443,7 +474,7 @@ def completion_body(call: ChatCall, texts: list[str]) -> dict[str, Any]:
     }
 
 
-def stream_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
+def stream_chunks(body: dict[str, Any], include_usage: bool = False) -> list[dict[str, Any]]:
     """A finished completion as `chat.completion.chunk` events: role and content per choice, then a stop."""
     base = {
         "id": body["id"],
@@ -458,6 +489,9 @@ def stream_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
             {**base, "choices": [{"index": choice["index"], "delta": delta, "finish_reason": None}]}
         )
     for choice in body["choices"]:
-        chunks.append({**base, "choices": [{"index": choice["index"], "delta": {}, "finish_reason": "stop"}]})
+        end = {"index": choice["index"], "delta": {}, "finish_reason": choice["finish_reason"]}
+        chunks.append({**base, "choices": [end]})
     chunks[-1][EXTRA_FIELD] = body[EXTRA_FIELD]
+    if include_usage:  # as OpenAI does: one last chunk without choices
+        chunks.append({**base, "choices": [], "usage": body["usage"]})
     return chunks
