@@ -47,6 +47,7 @@ class Batcher:
         self.max_batch_tokens = max_batch_tokens
         self.max_age = max_age_s
         self.batches: list[int] = []  # sizes of the engine calls made, for tests and the perf script
+        self.running = 0  # jobs in the engine call under way
         self._pending: list[_Item] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -125,9 +126,11 @@ class Batcher:
     async def _run(self, items: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
         self.batches.append(len(items))
+        self.running = len(items)
         try:
             results = await loop.run_in_executor(self._pool, self.engine.complete, [i.job for i in items])
         except Exception as exc:
+            self.running = 0
             if len(items) > 1:
                 for item in items:
                     await self._run([item])
@@ -135,6 +138,7 @@ class Batcher:
             if not items[0].future.done():
                 items[0].future.set_exception(exc)
             return
+        self.running = 0
         for item, completions in zip(items, results, strict=True):
             if not item.future.done():
                 item.future.set_result(completions)
