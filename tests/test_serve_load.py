@@ -180,3 +180,29 @@ def test_abandoned_requests_are_cancelled(server, client, engine):
         time.sleep(0.05)
     assert batcher.queued == 0 and batcher.running == 0  # queued ones dropped, running ones stopped
     assert _ask(client, "hi", max_tokens=2).choices[0].message.content is not None
+
+
+def _long_prompt(words: int) -> str:
+    rng = random.Random(1)
+    return " ".join("".join(rng.choices("abcdefghij", k=rng.randint(2, 6))) for _ in range(words))
+
+
+def test_a_short_request_does_not_wait_behind_a_long_one(server, client):
+    """A short request sent while a long prompt is generating is answered before the long one ends, and the
+    long one, preempted and resumed, still gives the answer it gives alone."""
+    long_prompt = _long_prompt(900)
+    alone = _ask(client, long_prompt, max_tokens=400)
+    assert alone.choices[0].finish_reason == "length", "the random model stopped early; pick another prompt"
+    batcher = server.app.state.batcher
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        long_answer = pool.submit(_ask, client, long_prompt, max_tokens=400)
+        deadline = time.monotonic() + 30
+        while batcher.running == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        short = _ask(client, "hi", max_tokens=2)
+        assert not long_answer.done()
+        assert short.choices[0].message.content is not None
+        resumed = long_answer.result()
+    assert resumed.choices[0].message.content == alone.choices[0].message.content
+    assert resumed.usage == alone.usage

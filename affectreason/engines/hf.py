@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ class Job:
     sampling: SamplingParams
     features: BatchFeature | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
+    generated: list[int] = field(default_factory=list)  # tokens so far, when the job was preempted
+    generator: torch.Generator | None = None
 
     @property
     def prompt_tokens(self) -> int:
@@ -156,30 +159,38 @@ class HFEngine:
         output = backbone.model.generate(**inputs, **{**kwargs, **(extra or {})})
         return list(output[:, inputs["input_ids"].shape[1] :].cpu())
 
-    def complete(self, jobs: list[Job]) -> list[list[Completion]]:
+    def complete(
+        self, jobs: list[Job], waiting: Callable[[], bool] | None = None, slice_s: float = 0.5
+    ) -> list[list[Completion]]:
         """Each job's `num_return_sequences` completions. Jobs with different seeds and token limits share a
         batch (each row samples with its own generator and stops at its own limit); a cancelled job stops at
-        the next token. Jobs whose temperature, top-p or sequence count differ run in separate batches."""
+        the next token. Jobs whose temperature, top-p or sequence count differ run in separate batches.
+
+        With `waiting` (are other jobs queued?), a batch of single-sequence jobs yields after `slice_s` (and
+        at least three times its prefill): its jobs come back `preempted`, keeping their tokens and sampler
+        state, and continue where they stopped when run again."""
         import torch
 
         results: list[list[Completion]] = [[] for _ in jobs]
         modes: dict[tuple, list[int]] = defaultdict(list)
         for index, job in enumerate(jobs):
             s = job.sampling
-            modes[(s.greedy, 0.0 if s.greedy else s.temperature, s.top_p, s.num_return_sequences)].append(
-                index
-            )
+            mode = (s.greedy, 0.0 if s.greedy else s.temperature, s.top_p, s.num_return_sequences)
+            modes[mode].append(index)
         with torch.inference_mode():
             for indices in modes.values():
                 live = [i for i in indices if not jobs[i].cancelled.is_set()]
-                lengths = [self.prepare(jobs[i]) for i in live]
+                lengths = [self.prepare(jobs[i]) + len(jobs[i].generated) for i in live]
                 for batch in self.batches([jobs[i].request for i in live], lengths):
                     chosen = [jobs[live[b]] for b in batch]
-                    for i, done in zip((live[b] for b in batch), self._complete_batch(chosen), strict=True):
-                        results[i] = done
+                    done = self._complete_batch(chosen, waiting, slice_s)
+                    for i, completions in zip((live[b] for b in batch), done, strict=True):
+                        results[i] = completions
         return results
 
-    def _complete_batch(self, jobs: list[Job]) -> list[list[Completion]]:
+    def _complete_batch(
+        self, jobs: list[Job], waiting: Callable[[], bool] | None, slice_s: float
+    ) -> list[list[Completion]]:
         from transformers import StoppingCriteriaList
 
         from affectreason.engines.rows import RowSampler, RowStops
@@ -189,21 +200,30 @@ class HFEngine:
         if sampling.greedy and n > 1:
             raise AffectReasonError("several return sequences need sampling: set a temperature above 0")
         rows = [j for j in jobs for _ in range(n)]  # one row per sequence, each with its own generator
-        inputs = self._collate([j.features for j in rows])
+        inputs = self._collate([_continued(j) for j in rows])
+        limits = [j.sampling.max_new_tokens - len(j.generated) for j in rows]
         stops = RowStops(
             inputs["input_ids"].shape[1],
-            [j.sampling.max_new_tokens for j in rows],
+            limits,
             set(self._eos_ids()),
             [j.cancelled for j in rows],
+            waiting if n == 1 else None,  # several sequences per job are not resumable: they never yield
+            slice_s,
         )
         extra: dict[str, Any] = {
             "num_return_sequences": 1,
-            "max_new_tokens": max(j.sampling.max_new_tokens for j in jobs),
+            "max_new_tokens": max(limits),
             "stopping_criteria": StoppingCriteriaList([stops]),
         }
         if not sampling.greedy:
-            seeds = [_row_seed(j.sampling.seed, k) for j in jobs for k in range(n)]
-            sampler = RowSampler(sampling.temperature, sampling.top_p, seeds, self.backbone.device)
+            device = self.backbone.device
+            if n == 1:
+                for job in jobs:  # kept on the job, so a preempted job resumes the same random stream
+                    job.generator = job.generator or _generator(job.sampling.seed, 0, device)
+                generators = [j.generator for j in jobs]
+            else:
+                generators = [_generator(j.sampling.seed, k, device) for j in jobs for k in range(n)]
+            sampler = RowSampler(sampling.temperature, sampling.top_p, generators)
             extra.update(
                 do_sample=False, temperature=None, top_p=None, top_k=None, logits_processor=[sampler]
             )
@@ -211,10 +231,15 @@ class HFEngine:
         decode = self.backbone.tokenizer.decode
         completions = []
         for row, (job, ids) in enumerate(zip(rows, outputs, strict=True)):
-            count = stops.count[row] or min(len(ids), job.sampling.max_new_tokens)
-            reason = stops.finish[row] or ("length" if count >= job.sampling.max_new_tokens else "stop")
-            text = decode(ids[:count].tolist(), skip_special_tokens=True)
-            completions.append(Completion(text, job.prompt_tokens, count, reason))
+            count = stops.count[row] or min(len(ids), limits[row])
+            reason = stops.finish[row] or ("length" if count >= limits[row] else "stop")
+            new = ids[:count].tolist()
+            if n == 1:
+                job.generated.extend(new)
+                new = job.generated
+            completions.append(
+                Completion(decode(new, skip_special_tokens=True), job.prompt_tokens, len(new), reason)
+            )
         return [completions[k * n : (k + 1) * n] for k in range(len(jobs))]
 
     def _collate(self, features: list[BatchFeature]) -> BatchFeature:
@@ -228,8 +253,36 @@ class HFEngine:
         return [eos] if isinstance(eos, int) else list(eos or [])
 
 
-def _row_seed(seed: int | None, sequence: int) -> int:
-    """A generator seed per returned sequence: the request's seed (mixed with the sequence index), or fresh."""
+def _generator(seed: int | None, sequence: int, device: torch.device) -> torch.Generator:
+    """The random stream of one returned sequence: from the request's seed (mixed with the sequence index), or
+    fresh when the request has none."""
+    import torch
+
     if seed is None:
-        return random.SystemRandom().getrandbits(63)
-    return (seed * 1_000_003 + sequence) % (2**63)
+        value = random.SystemRandom().getrandbits(63)
+    else:
+        value = (seed * 1_000_003 + sequence) % (2**63)
+    return torch.Generator(device=device).manual_seed(value)
+
+
+def _continued(job: Job) -> BatchFeature:
+    """The job's inputs with the tokens it generated before it was preempted appended (as real tokens)."""
+    import torch
+
+    features = job.features
+    if not job.generated:
+        return features
+    width = features["input_ids"].shape[1]
+    tail = torch.tensor([job.generated], dtype=features["input_ids"].dtype)
+    extended = type(features)(dict(features))
+    for key, value in features.items():
+        if (
+            isinstance(value, torch.Tensor)
+            and value.dim() == 2
+            and value.shape == (1, width)
+            and key != "input_ids"
+        ):
+            fill = torch.ones_like(tail) if key == "attention_mask" else torch.zeros_like(tail)
+            extended[key] = torch.cat([value, fill.to(value.dtype)], dim=1)
+    extended["input_ids"] = torch.cat([features["input_ids"], tail], dim=1)
+    return extended

@@ -4,6 +4,8 @@ batch: a logits processor that samples each row with its own generator, and a pe
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria
@@ -14,12 +16,12 @@ class RowSampler(LogitsProcessor):
     """Temperature and top-p (transformers' own warpers), then one token drawn per row from that row's own
     generator; every other token is masked, so greedy selection takes the drawn one. Run with do_sample=False."""
 
-    def __init__(self, temperature: float, top_p: float, seeds: list[int], device: torch.device):
+    def __init__(self, temperature: float, top_p: float, generators: list[torch.Generator]):
         warpers = [TemperatureLogitsWarper(temperature)]
         if top_p < 1.0:
             warpers.append(TopPLogitsWarper(top_p))
         self.warpers = LogitsProcessorList(warpers)
-        self.generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+        self.generators = generators
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         probs = torch.softmax(self.warpers(input_ids, scores).float(), dim=-1)
@@ -32,16 +34,38 @@ class RowSampler(LogitsProcessor):
 
 class RowStops(StoppingCriteria):
     """Ends each row at its own eos, its own token limit, or when its request is cancelled, and records which
-    (`finish`: stop / length / cancelled) and after how many new tokens (`count`)."""
+    (`finish`: stop / length / cancelled / preempted) and after how many new tokens (`count`).
 
-    def __init__(self, prompt_width: int, limits: list[int], eos: set[int], cancelled: list[threading.Event]):
+    With `waiting`, every unfinished row is preempted once others wait and the call has run `slice_s` and at
+    least three times its prefill (so a resumed job always gains more than its repeated prefill costs)."""
+
+    def __init__(
+        self,
+        prompt_width: int,
+        limits: list[int],
+        eos: set[int],
+        cancelled: list[threading.Event],
+        waiting: Callable[[], bool] | None = None,
+        slice_s: float = 0.5,
+    ):
         self.prompt_width, self.limits, self.eos, self.cancelled = prompt_width, limits, eos, cancelled
+        self.waiting, self.slice_s = waiting, slice_s
+        self.start, self.prefill_s = time.monotonic(), None
         self.finish: list[str | None] = [None] * len(limits)
         self.count: list[int] = [0] * len(limits)
+
+    def _yield_now(self) -> bool:
+        elapsed = time.monotonic() - self.start
+        if self.prefill_s is None:
+            self.prefill_s = elapsed
+        return (
+            self.waiting is not None and elapsed >= max(self.slice_s, 3 * self.prefill_s) and self.waiting()
+        )
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
         step = input_ids.shape[1] - self.prompt_width
         last = input_ids[:, -1].tolist()
+        preempt = self._yield_now()
         for row, token in enumerate(last):
             if self.finish[row] is not None:
                 continue
@@ -51,6 +75,8 @@ class RowStops(StoppingCriteria):
                 self.finish[row] = "length"
             elif self.cancelled[row].is_set():
                 self.finish[row] = "cancelled"
+            elif preempt:
+                self.finish[row] = "preempted"
             else:
                 continue
             self.count[row] = step

@@ -3,9 +3,11 @@
 Generation runs in one worker thread (the model keeps per-call state, so calls never overlap). Each call takes
 the shortest waiting prompts first, up to `max_batch_size` jobs and `max_batch_tokens` padded prompt tokens,
 so a long prompt never pads short ones and short requests are not queued behind it; a job that has waited
-`max_age_s` goes first whatever its length, so long prompts are not starved. Seeds and token limits may differ
-within a call. A job whose client went away is dropped from the queue, or stopped at its next token. When a
-call fails, its jobs are retried one by one so a single bad request cannot fail its neighbours.
+`max_age_s` goes first whatever its length, so long prompts are not starved. While others wait, a call yields
+after `slice_s` (time slicing): its jobs go back to the queue with their tokens and resume later, so nobody
+waits behind a long generation for more than about one slice. Seeds and token limits may differ within a
+call. A job whose client went away is dropped from the queue, or stopped at its next token. When a call
+fails, its jobs are retried one by one so a single bad request cannot fail its neighbours.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Batcher:
         max_queue: int = 256,
         max_batch_tokens: int = 32_768,
         max_age_s: float = 2.0,
+        slice_s: float = 0.5,
     ):
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
@@ -46,6 +49,7 @@ class Batcher:
         self.max_queue = max_queue
         self.max_batch_tokens = max_batch_tokens
         self.max_age = max_age_s
+        self.slice_s = slice_s
         self.batches: list[int] = []  # sizes of the engine calls made, for tests and the perf script
         self.running = 0  # jobs in the engine call under way
         self._pending: list[_Item] = []
@@ -128,7 +132,9 @@ class Batcher:
         self.batches.append(len(items))
         self.running = len(items)
         try:
-            results = await loop.run_in_executor(self._pool, self.engine.complete, [i.job for i in items])
+            results = await loop.run_in_executor(
+                self._pool, self.engine.complete, [i.job for i in items], self._waiting, self.slice_s
+            )
         except Exception as exc:
             self.running = 0
             if len(items) > 1:
@@ -140,5 +146,13 @@ class Batcher:
             return
         self.running = 0
         for item, completions in zip(items, results, strict=True):
-            if not item.future.done():
+            if any(c.finish_reason == "preempted" for c in completions) and not item.future.done():
+                self._pending.append(item)  # it continues later, keeping its place in time
+                assert self._wake is not None
+                self._wake.set()
+            elif not item.future.done():
                 item.future.set_result(completions)
+
+    def _waiting(self) -> bool:
+        """Whether jobs wait for the model (read from the worker thread)."""
+        return any(not i.job.cancelled.is_set() for i in self._pending)
