@@ -200,7 +200,7 @@ class HFEngine:
         if sampling.greedy and n > 1:
             raise AffectReasonError("several return sequences need sampling: set a temperature above 0")
         rows = [j for j in jobs for _ in range(n)]  # one row per sequence, each with its own generator
-        inputs = self._collate([_continued(j) for j in rows])
+        inputs = self._collate([_continued(j, self.backbone._TOKEN_KEYS) for j in rows])
         limits = [j.sampling.max_new_tokens - len(j.generated) for j in rows]
         stops = RowStops(
             inputs["input_ids"].shape[1],
@@ -265,24 +265,19 @@ def _generator(seed: int | None, sequence: int, device: torch.device) -> torch.G
     return torch.Generator(device=device).manual_seed(value)
 
 
-def _continued(job: Job) -> BatchFeature:
+def _continued(job: Job, token_keys: tuple[str, ...]) -> BatchFeature:
     """The job's inputs with the tokens it generated before it was preempted appended (as real tokens)."""
     import torch
 
     features = job.features
     if not job.generated:
         return features
-    width = features["input_ids"].shape[1]
     tail = torch.tensor([job.generated], dtype=features["input_ids"].dtype)
     extended = type(features)(dict(features))
-    for key, value in features.items():
-        if (
-            isinstance(value, torch.Tensor)
-            and value.dim() == 2
-            and value.shape == (1, width)
-            and key != "input_ids"
-        ):
-            fill = torch.ones_like(tail) if key == "attention_mask" else torch.zeros_like(tail)
-            extended[key] = torch.cat([value, fill.to(value.dtype)], dim=1)
-    extended["input_ids"] = torch.cat([features["input_ids"], tail], dim=1)
+    for key in token_keys:
+        if key in features:
+            fill = (
+                tail if key == "input_ids" else torch.ones_like(tail) if key == "attention_mask" else 0 * tail
+            )
+            extended[key] = torch.cat([features[key], fill.to(features[key].dtype)], dim=1)
     return extended
