@@ -6,8 +6,8 @@
   plus `describe` over the same folder at batch size 8 against batch size 1;
 - mixed seeds: sampled requests, each with its own seed, at concurrency 8 against concurrency 1 (they share
   engine batches: the mean batch size is printed);
-- head of line: the p95 latency of short text requests alone, and while a near-context prompt generates
-  without pause (goal: at most 3x the unloaded p95).
+- head of line: the p95 latency of short text requests alone, and sent one after another while one
+  near-context prompt is prefilled and generates (goal: at most 3x the unloaded p95).
 
 Run: python eval/perf/serve_throughput.py [--model PATH] [--clips 32] [--max-new-tokens 32] [--max-batch-size 8]
 [--repeats 3] [--device cpu|cuda] [--gpu] [--only equal,mixed,seeds,hol]. Without --model a tiny random
@@ -135,21 +135,16 @@ def head_of_line(url: str, engine, shorts: int, long_tokens: int) -> tuple[float
         return _p95(latencies)
 
     alone = short_p95()
-    stop = threading.Event()
-
-    def keep_busy() -> None:
-        while not stop.is_set():
-            ask(long_prompt, long_tokens)
-
-    busy = threading.Thread(target=keep_busy)
+    long_time = ask(long_prompt, long_tokens)  # alone, to space the short requests over its run
+    busy = threading.Thread(target=ask, args=(long_prompt, long_tokens))
     busy.start()
-    time.sleep(1.0)  # the long prompt is prefilled and generating
-    try:
-        loaded = short_p95()
-    finally:
-        stop.set()
-        busy.join()
-    return alone, loaded
+    time.sleep(0.05)  # the long prompt is queued first
+    latencies = []
+    while busy.is_alive() or len(latencies) < 5:
+        latencies.append(ask(f"How does speaker {len(latencies)} feel?", 8))
+        time.sleep(max(0.05, long_time / shorts))
+    busy.join()
+    return alone, _p95(latencies)
 
 
 def vllm_offline(model: str, paths: list[Path], options: DescribeOptions) -> float | None:
