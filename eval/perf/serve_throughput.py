@@ -108,7 +108,9 @@ def describe_folder(paths: list[Path], engine, options: DescribeOptions, batch_s
     return len(paths) / (time.perf_counter() - start)
 
 
-def head_of_line(url: str, engine, shorts: int, long_tokens: int) -> tuple[float, float]:
+def head_of_line(
+    url: str, engine, shorts: int, long_tokens: int, prompt_tokens: int | None = None
+) -> tuple[float, float]:
     """(unloaded p95, p95 while a near-context prompt generates) of short text requests, in seconds."""
     import openai
 
@@ -117,7 +119,7 @@ def head_of_line(url: str, engine, shorts: int, long_tokens: int) -> tuple[float
     rng = random.Random(0)
     words = " ".join("".join(rng.choices("abcdefghij", k=rng.randint(2, 6))) for _ in range(context))
     tokenizer = engine.backbone.tokenizer
-    ids = tokenizer(words)["input_ids"][: context - long_tokens - 64]
+    ids = tokenizer(words)["input_ids"][: prompt_tokens or context - long_tokens - 64]
     long_prompt = tokenizer.decode(ids)
 
     def ask(text: str, max_tokens: int) -> float:
@@ -204,6 +206,12 @@ def main() -> None:
     parser.add_argument(
         "--long-tokens", type=int, default=256, help="head of line: the long request's tokens"
     )
+    parser.add_argument(
+        "--long-prompt-tokens",
+        type=int,
+        default=None,
+        help="head of line: its prompt (default: fill the context)",
+    )
     parser.add_argument("--device", default=None)
     parser.add_argument("--gpu", action="store_true", help="also measure offline vLLM (when installed)")
     parser.add_argument("--only", default="equal,mixed,seeds,hol", help="workloads to run, comma-separated")
@@ -249,7 +257,9 @@ def main() -> None:
                     serve("mixed seeds (sampled)", "server, concurrency 1", equal, 1, seeds=True)
                     serve("mixed seeds (sampled)", "server, concurrency 8", equal, 8, seeds=True)
             if "hol" in only:
-                alone, loaded = head_of_line(server.url, engine, shorts=20, long_tokens=args.long_tokens)
+                alone, loaded = head_of_line(
+                    server.url, engine, 20, args.long_tokens, args.long_prompt_tokens
+                )
         if args.gpu and "equal" in only:
             rps = vllm_offline(model, equal, options)
             record("equal clips", "offline vLLM (all clips at once)", (rps or 0.0, None, None))
