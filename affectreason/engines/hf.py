@@ -116,9 +116,8 @@ class HFEngine:
         if sampling.greedy and sampling.num_return_sequences > 1:
             raise AffectReasonError("several return sequences need sampling: set a temperature above 0")
         sequences: list[list[torch.Tensor]] = [[] for _ in requests]
-        features = [
-            self.backbone.build_inputs([r]) for r in requests
-        ]  # each clip is processed on its own anyway
+        # each clip is processed on its own anyway: do it first, so batches can group by exact prompt length
+        features = [self.backbone.build_inputs([r]) for r in requests]
         lengths = [int(f["input_ids"].shape[1]) for f in features]
         with torch.inference_mode(), torch.random.fork_rng(devices=self._rng_devices()):
             if sampling.seed is not None:
