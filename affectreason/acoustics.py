@@ -87,6 +87,11 @@ def acoustic_descriptors(audio: np.ndarray, sample_rate: int = 16_000) -> dict:
     pitch_active = active[::PITCH_HOP][: len(pitch_frames)]
     f0 = _yin_f0(pitch_frames[pitch_active], sample_rate) if pitch_active.any() else np.zeros(0)
     voiced_f0 = f0[np.isfinite(f0)]
+    track = np.full(len(pitch_frames), np.nan)
+    track[np.flatnonzero(pitch_active)] = f0
+    # Pitch perturbation: semitone steps between adjacent voiced 20 ms frames (a tremor shows as large steps).
+    steps = np.abs(np.diff(12 * np.log2(track)))
+    steps = steps[np.isfinite(steps)]
     median_f0 = float(np.median(voiced_f0)) if voiced_f0.size else 0.0
     spread = float(np.std(12 * np.log2(voiced_f0 / median_f0))) if voiced_f0.size > 1 else 0.0
     speech_s = float(active.sum() * HOP_S)
@@ -99,6 +104,7 @@ def acoustic_descriptors(audio: np.ndarray, sample_rate: int = 16_000) -> dict:
         "loudness_std_db": round(float(db[active].std()), 1) if active.any() else None,
         "pitch_hz": round(median_f0, 1) if voiced_f0.size else None,
         "pitch_std_semitones": round(spread, 2) if voiced_f0.size else None,
+        "pitch_jitter_semitones": round(float(np.median(steps)), 3) if steps.size else None,
         "voiced_fraction": round(voiced_f0.size / max(len(pitch_frames), 1), 3),
         "speech_s": round(speech_s, 2),
         "syllables_per_s": round(_syllable_peaks(rms, active, HOP_S) / speech_s, 2) if speech_s else 0.0,

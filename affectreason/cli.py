@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "describe",
     "tiny_model",
     "score",
+    "verify",
     "bench",
     "data",
     "recipes",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,6 +21,21 @@ class Prompt:
     def id(self) -> str:
         """`name@version`, recorded with every prediction."""
         return f"{self.name}@{self.version}"
+
+    @property
+    def fields(self) -> set[str]:
+        """The `{name}` placeholders in the text, filled per sample by `fill`."""
+        return set(_FIELD.findall(self.text))
+
+    def fill(self, values: dict[str, str]) -> Prompt:
+        """The prompt with each `{name}` found in `values` replaced (other braces are left as they are)."""
+        text = _FIELD.sub(
+            lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), self.text
+        )
+        return replace(self, text=text)
+
+
+_FIELD = re.compile(r"\{(\w+)\}")
 
 
 def available_prompts() -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from affectreason.errors import AffectReasonError
 
-TASKS = ("ov", "discrete", "sentiment", "emer")
+TASKS = ("ov", "discrete", "sentiment", "emer", "choice", "multilabel", "joint", "reason")
 _ID_FIELDS = ("id", "name", "names")
 _LABEL_FIELDS = ("emotions", "openset", "labels", "label", "emo", "emotion")
 _TEXT_FIELDS = ("text", "description", "reason", "reasons", "english", "response")
@@ -150,6 +150,11 @@ def score_records(
         ref_values = {i: _valence(r, i) for i, r in refs.items()}
         pred_values = {i: _sentiment(p, i, extractor) for i, p in preds.items()}
         result = metrics.score_sentiment(ref_values, pred_values, protocol=protocol, semantic=semantic)
+    elif task in ("choice", "multilabel", "joint"):
+        result = _score_closed(task, refs, preds, semantic)
+    elif task == "reason":
+        ref_values = {i: str(_text_record(r, "reference", i)["text"]) for i, r in refs.items()}
+        result = metrics.score_reason(ref_values, {i: _reason_text(p) for i, p in preds.items()})
     else:
         ref_values = {i: _text_record(r, "reference", i) for i, r in refs.items()}
         pred_values = {i: _text_record(p, "prediction", i) for i, p in preds.items()}
@@ -157,6 +162,54 @@ def score_records(
             ref_values, pred_values, protocol=protocol, wheel_dir=wheel_dir, semantic=semantic
         )
     result["missing"] = missing
+    return result
+
+
+def _reason_text(row: Any) -> str:
+    if not isinstance(row, dict):
+        return str(row)
+    return str(row.get("reasoning") or _text_record(row, "prediction", "?")["text"] or "")
+
+
+def _score_closed(task: str, refs: dict[str, Any], preds: dict[str, Any], semantic: bool) -> dict:
+    """Closed label-set tasks: `label` (+ `label_set`) references; predictions give `emotions` (answers) and
+    `text`. With `clue` texts in the references (MME-Emotion's audio clues), also the offline reasoning proxy:
+    acoustic cue matching of each prediction against its clue."""
+    from affectreason import metrics
+    from affectreason.rationale import parse_rationale
+
+    ref_values, pred_values = {}, {}
+    for i, r in refs.items():
+        if not isinstance(r, dict) or not r.get("label"):
+            raise AffectReasonError(f"reference {i!r} has no 'label'")
+        ref_values[i] = {"label": r["label"], "label_set": list(r.get("label_set") or [])}
+        if task == "joint":
+            if not r.get("intent") or not r.get("intent_set"):
+                raise AffectReasonError(f"reference {i!r} has no 'intent' and 'intent_set'")
+            ref_values[i].update(intent=r["intent"], intent_set=list(r["intent_set"]))
+    for i, p in preds.items():
+        row = p if isinstance(p, dict) else {"text": str(p)}
+        answers = row.get("emotions")
+        text = str(row.get("text") or row.get("raw") or "")
+        if answers is None:  # free text: its canonical answer, else the whole text as one answer
+            answers = parse_rationale(text).emotions or ([text] if text else [])
+        pred_values[i] = {"emotions": [str(a) for a in answers], "text": text}
+    scorer = {"choice": metrics.score_choice, "multilabel": metrics.score_multilabel}.get(
+        task, metrics.score_joint
+    )
+    result = scorer(ref_values, pred_values)
+    result["protocol"] = "affectreason"  # one protocol: the reference's own extraction is under `first_match`
+    clued = [i for i, r in refs.items() if isinstance(r, dict) and r.get("clue")]
+    if clued and semantic:
+        pairs = [
+            (
+                metrics.cue_phrases(refs[i]["clue"]),
+                metrics.cue_phrases(pred_values.get(i, {}).get("text", "")),
+            )
+            for i in clued
+        ]
+        result["clue_match"] = metrics.score_cues(pairs, categories=("acoustic",))
+        result["reasoning_proxy"] = result["clue_match"]["acoustic"]["soft"]["f1"]
     return result
 
 
@@ -227,6 +280,17 @@ def render_table(task: str, result: dict) -> str:
     if "weighted_f1" in result:
         lines.append(f"{'weighted_f1':<22}{_fmt(result['weighted_f1']):>9}")
         lines.append(f"{'accuracy':<22}{_fmt(result['accuracy']):>9}")
+    if "recognition" in result:
+        lines.append(f"{'recognition':<22}{_fmt(result['recognition']):>9}")
+        if "f1" in result:
+            lines.append(f"{'f1':<22}{_fmt(result['f1']):>9}")
+        if "first_match" in result:
+            first = result["first_match"]
+            lines.append(
+                f"{'first-match accuracy':<22}{_fmt(first['accuracy']):>9}  ({first['invalid']} invalid)"
+            )
+    if "similarity" in result:
+        lines.append(f"{'similarity':<22}{_fmt(result['similarity']):>9}")
     if "cues" in result:
         lines.append(f"{'cues':<22}{'soft F1':>9}{'match P':>9}{'match R':>9}{'match F1':>9}{'n':>6}")
         for name, m in result["cues"].items():

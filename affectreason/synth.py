@@ -89,8 +89,11 @@ def write_clip(
     audio_codec: str = "aac",
     amplitude: float = 0.3,
     frame_fn: Callable[[int, float], np.ndarray] | None = None,
+    signal: np.ndarray | None = None,
 ) -> Path:
     """Write an mp4 (or any container the suffix names) with a `size=(width, height)` picture and a tone.
+
+    `signal` (mono float at `sample_rate`) replaces the tone; the clip then lasts as long as the signal.
 
     `rotation` stores a display matrix (counter-clockwise degrees, as PyAV's `VideoFrame.rotation` reads it
     back; a phone's portrait video is -90). `vfr` writes irregular frame times. H.264 needs even sizes, so
@@ -103,6 +106,8 @@ def write_clip(
     encoder = {"h264": "libx264"}.get(codec, codec)
     if encoder == "libx264" and (w % 2 or h % 2):
         encoder = "mpeg4"
+    if signal is not None:
+        duration = len(signal) / sample_rate
     n = max(int(round(duration * fps)), 1)
     rng = np.random.default_rng(0)
     steps = rng.uniform(0.4, 1.6, n) if vfr else np.ones(n)
@@ -126,8 +131,9 @@ def write_clip(
             container.mux(vstream.encode(frame))
         container.mux(vstream.encode(None))
         if astream is not None:
-            signal = tone(duration, sample_rate, tone_hz, pitch_contour, amplitude)
-            _mux_audio(container, astream, signal, sample_rate)
+            if signal is None:
+                signal = tone(duration, sample_rate, tone_hz, pitch_contour, amplitude)
+            _mux_audio(container, astream, np.asarray(signal, np.float32), sample_rate)
     return path
 
 
@@ -204,4 +210,52 @@ def write_emotion_clip(
         colour=tinted,
         motion=motion * rng.uniform(0.8, 1.2),
         amplitude=amplitude * rng.uniform(0.85, 1.15),
+    )
+
+
+def speak(
+    text: str,
+    *,
+    pitch: int = 50,
+    rate: int = 175,
+    amplitude: int = 100,
+    voice: str = "en",
+    ssml: bool = False,
+) -> np.ndarray:
+    """16 kHz speech from the espeak-ng binary at a controlled pitch (-p 0-99), rate (-s wpm) and amplitude
+    (-a 0-200); `ssml` reads `text` as SSML (e.g. `<break time="900ms"/>`)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from affectreason.media import load_clip
+
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        raise FileNotFoundError("espeak-ng is not installed (apt-get install espeak-ng)")
+    with tempfile.TemporaryDirectory() as folder:
+        wav = Path(folder) / "speech.wav"
+        args = ["-v", voice, "-p", str(pitch), "-s", str(rate), "-a", str(amplitude), "-w", str(wav)]
+        subprocess.run([binary, *args, *(["-m"] if ssml else []), text], check=True, capture_output=True)
+        return load_clip(wav).audio
+
+
+def write_photo_clip(
+    path: str | Path,
+    image: np.ndarray,
+    *,
+    signal: np.ndarray | None = None,
+    duration: float = 2.0,
+    fps: float = 8,
+    shift_px: int = 0,
+) -> Path:
+    """A clip of a still RGB photograph (even-sized crop), optionally panned `shift_px` pixels per frame."""
+    h, w = (s - s % 2 for s in image.shape[:2])
+    image = np.ascontiguousarray(image[:h, :w, :3])
+
+    def frame(i: int, t: float) -> np.ndarray:
+        return np.roll(image, i * shift_px, axis=1) if shift_px else image
+
+    return write_clip(
+        path, duration=duration, fps=fps, size=(w, h), frame_fn=frame, signal=signal, audio=True
     )

@@ -36,7 +36,7 @@ def _scans(suite, root, datasets=None):
 
 
 def test_packaged_suites_load_with_their_datasets_and_published_rows():
-    assert suite_names() == ["emer", "mer-unibench", "ov-mer"]
+    assert suite_names() == ["emer", "emobench-m", "mer-unibench", "mme-emotion", "ov-mer"]
     mer = load_suite("mer-unibench")
     assert [d.name for d in mer.datasets] == [
         "mer2023", "mer2024", "meld", "iemocap", "mosi", "mosei", "sims", "simsv2", "ovmerd_plus",

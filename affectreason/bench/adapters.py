@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from affectreason.bench.emobench_m import read_conversations
+from affectreason.bench.mme_emotion import read_clues, read_questions
 from affectreason.errors import AffectReasonError
 
 if TYPE_CHECKING:
@@ -189,6 +191,8 @@ ADAPTERS: dict[str, Callable[[DatasetSpec, Path], dict[str, dict[str, Any]]]] = 
     "openset_csv": _openset_references,
     "emer_csv": _emer_references,
     "reason_csv": _reason_references,
+    "mme_json": read_questions,
+    "conversations_json": read_conversations,
 }
 
 
@@ -242,6 +246,12 @@ def scan_dataset(spec: DatasetSpec, root: Path) -> DatasetScan:
             for name, value in read_name_column(labels, "openset").items():
                 if name in refs:
                     refs[name]["emotions"] = open_labels(value)
+        if spec.clues:
+            paths = sorted(folder.glob(spec.clues))
+            scan.files.extend(paths)
+            for name, clue in read_clues(paths).items():
+                if name in refs:
+                    refs[name]["clue"] = clue
     except AffectReasonError as exc:
         scan.problems.append(str(exc))
         return scan
@@ -262,17 +272,27 @@ def scan_dataset(spec: DatasetSpec, root: Path) -> DatasetScan:
         )
         return scan
     scan.video_dirs = [folder / d for d in spec.video_dirs if (folder / d).is_dir()]
-    videos = video_index(scan.video_dirs)
+    by_path = all("_video" in refs[n] for n in names)  # the annotation gives each video's relative path
+    videos = {} if by_path else video_index(scan.video_dirs)
     for name in names:
         ref = dict(refs[name])
         transcript = ref.pop("_transcript", None)
         if subtitles is not None:
             transcript = subtitles.get(name, transcript)
-        video = videos.get(name)
+        relative = ref.pop("_video", None)
+        video = videos.get(name) if relative is None else _video_at(scan.video_dirs, relative)
         if video is None:
             scan.missing_videos.append(name)
         scan.samples.append(Sample(spec.name, name, video, (transcript or "").strip() or None, ref))
     return scan
+
+
+def _video_at(dirs: list[Path], relative: str) -> Path | None:
+    """The first existing `dir/relative`; a path that is absolute or climbs out with `..` is never looked up."""
+    parts = Path(relative).parts
+    if not parts or Path(relative).is_absolute() or ".." in parts:
+        return None
+    return next((folder / relative for folder in dirs if (folder / relative).is_file()), None)
 
 
 def _read_subtitles(spec: DatasetSpec, folder: Path, scan: DatasetScan) -> dict[str, str] | None:

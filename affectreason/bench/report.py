@@ -29,9 +29,23 @@ def _dig(result: dict[str, Any], path: str, dataset: str) -> float | None:
 def _prediction(task: str, record: dict[str, Any]) -> dict[str, Any]:
     """What the score library reads from one prediction record: the emotions, and for EMER the full text."""
     pred: dict[str, Any] = {"emotions": record.get("emotions") or []}
-    if task == "emer":
+    if task in ("emer", "choice", "multilabel", "reason"):
         pred["text"] = record.get("raw") or ""
+    if task == "reason":
+        pred["reasoning"] = record.get("reasoning") or ""
     return pred
+
+
+def judged_scores(spec: DatasetSpec, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The judge's scores for a dataset whose records carry judge replies (`--judge-endpoint`), else None."""
+    from affectreason.metrics import cot_scores, laughter_scores
+
+    replies = [r["judge"] for r in records if isinstance(r.get("judge"), dict)]
+    if not replies or spec.judge is None:
+        return None
+    if spec.judge == "mme_cot":
+        return cot_scores([j.get("score") for j in replies])
+    return laughter_scores(replies)
 
 
 def score_dataset(
@@ -45,6 +59,10 @@ def score_dataset(
     scores = {DEFAULT_PROTOCOL: score_records(spec.task, refs, preds, protocol=DEFAULT_PROTOCOL)}
     if protocol != DEFAULT_PROTOCOL:
         scores[protocol] = score_records(spec.task, refs, preds, protocol=protocol, wheel_dir=wheel_dir)
+    judged = judged_scores(spec, records)
+    if judged is not None:
+        for result in scores.values():
+            result["judge"] = judged
     return scores
 
 
@@ -61,10 +79,37 @@ def dataset_scorer(
     return score
 
 
-def _mean(values: list[float | None]) -> float | None:
+def _mean(values: list[float | None], weights: list[int] | None = None) -> float | None:
+    """The plain mean, or weighted (`weights`: samples per dataset, for a pooled suite score)."""
     if not values or any(v is None for v in values):
         return None
-    return sum(values) / len(values)  # type: ignore[arg-type]
+    weights = weights or [1] * len(values)
+    return sum(v * w for v, w in zip(values, weights, strict=True)) / sum(weights)  # type: ignore[operator]
+
+
+def _judged_overall(suite: Suite, by_dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """`{"judge": ...}`: MME-Emotion's overall judged scores pooled over every judged sample, else `{}`."""
+    from affectreason.metrics import cot_scores
+
+    replies = [
+        r["judge"].get("score")
+        for spec in suite.datasets
+        if spec.judge == "mme_cot"
+        for r in by_dataset.get(spec.name, [])
+        if isinstance(r.get("judge"), dict)
+    ]
+    return {"judge": cot_scores(replies)} if replies else {}
+
+
+def _faithfulness(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean cue faithfulness over the records with a checkable cue, and how many cues were contradicted."""
+    checks = [r["verification"] for r in rows if isinstance(r.get("verification"), dict)]
+    scores = [c["faithfulness"] for c in checks if c.get("faithfulness") is not None]
+    return {
+        "faithfulness": sum(scores) / len(scores) if scores else None,
+        "faithfulness_n": len(scores),
+        "contradicted_cues": sum(c.get("contradicted", 0) for c in checks),
+    }
 
 
 def compute_results(
@@ -100,8 +145,10 @@ def compute_results(
             "error_reasons": dict(
                 Counter(str(r["error"])[:200] for r in rows if r.get("error")).most_common(5)
             ),
+            **_faithfulness(rows),
             "scores": scores,
         }
+    weights = [d["n"] for d in datasets.values()] if suite.mean == "samples" else None
     complete = all(d["n"] >= d["selected"] for d in datasets.values()) and len(datasets) == len(
         manifest.get("datasets", datasets)
     )
@@ -111,8 +158,10 @@ def compute_results(
         "protocol": protocol,
         "datasets": datasets,
         **attribution_section(suite, records, protocol, wheel_dir),
-        "mean": _mean([d["main"] for d in datasets.values()]),
-        "mean_default": _mean([d["main_default"] for d in datasets.values()]),
+        **_judged_overall(suite, by_dataset),
+        "mean": _mean([d["main"] for d in datasets.values()], weights),
+        "mean_default": _mean([d["main_default"] for d in datasets.values()], weights),
+        "mean_over": suite.mean,
         "all_datasets": len(datasets) == len(suite.datasets),
         "complete": complete,
         "manifest": manifest,
@@ -150,7 +199,8 @@ def render_markdown(suite: Suite, results: dict[str, Any]) -> str:
         "",
         f"- model: `{m.get('model')}`, adapter: `{m.get('adapter')}`, engine: `{m.get('engine')}`",
         f"- prompt: `{m.get('prompt_version')}`, decoding: `{json.dumps(m.get('decoding'), sort_keys=True)}`",
-        f"- protocol: `{results['protocol']}` (main metric per dataset, x100); "
+        f"- protocol: `{results['protocol']}` (main metric per dataset, x100"
+        + ("; the mean is pooled over samples); " if results.get("mean_over") == "samples" else "); ")
         + (
             "all datasets run"
             if results["all_datasets"]
@@ -182,18 +232,19 @@ def render_markdown(suite: Suite, results: dict[str, Any]) -> str:
         "",
         "| Dataset | Task | Metric | n | "
         + (f"{results['protocol']} | " if results["protocol"] != DEFAULT_PROTOCOL else "")
-        + f"{DEFAULT_PROTOCOL} | Parse failures | Decode errors |",
+        + f"{DEFAULT_PROTOCOL} | Parse failures | Decode errors | Cue faithfulness (n) |",
         "|---|---|---|---:|"
         + ("---:|" if results["protocol"] != DEFAULT_PROTOCOL else "")
-        + "---:|---:|---:|",
+        + "---:|---:|---:|---:|",
     ]
     for d in ds.values():
         parity = f"{_pct(d['main'])} | " if results["protocol"] != DEFAULT_PROTOCOL else ""
         n = f"{d['n']}" if d["n"] >= d["selected"] else f"{d['n']} of {d['selected']}"
         lines.append(
             f"| {d['title']} | {d['task']} | `{d['metric']}` | {n} | {parity}{_pct(d['main_default'])} | "
-            f"{100 * d['parse_fail_rate']:.1f}% | {d['errors']} |"
+            f"{100 * d['parse_fail_rate']:.1f}% | {d['errors']} | {_pct(d.get('faithfulness'))} ({d.get('faithfulness_n', 0)}) |"
         )
+    lines += _proxy_markdown(results) + _judged_markdown(results)
     if results.get("attribution"):
         from affectreason.attribution_report import corpus_markdown
 
@@ -205,6 +256,51 @@ def render_markdown(suite: Suite, results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _proxy_markdown(results: dict[str, Any]) -> list[str]:
+    """MME-Emotion's offline reasoning proxy: acoustic cue matching of the rationales against the audio clues."""
+    rows = [
+        (d["title"], d["scores"][DEFAULT_PROTOCOL])
+        for d in results["datasets"].values()
+        if "reasoning_proxy" in d["scores"][DEFAULT_PROTOCOL]
+    ]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Reasoning proxy (offline: acoustic cues of the rationale matched to the audio clues)",
+        "",
+    ]
+    lines += ["| Dataset | Soft F1 | Matched F1 | Samples with clues |", "|---|---:|---:|---:|"]
+    for title, scores in rows:
+        acoustic = scores["clue_match"]["acoustic"]
+        lines.append(
+            f"| {title} | {_pct(acoustic['soft']['f1'])} | {_pct(acoustic['matched']['f1'])} | {acoustic['n']} |"
+        )
+    return lines
+
+
+def _judged_markdown(results: dict[str, Any]) -> list[str]:
+    """The judge's scores per dataset (and pooled), x100 for MME-Emotion's 0-1 scores, as rated for laughter."""
+    rows = [
+        (d["title"], d["scores"][DEFAULT_PROTOCOL]["judge"])
+        for d in results["datasets"].values()
+        if "judge" in d["scores"][DEFAULT_PROTOCOL]
+    ]
+    if results.get("judge"):
+        rows.append(("**overall (pooled)**", results["judge"]))
+    if not rows:
+        return []
+    m = results["manifest"].get("judge") or {}
+    lines = ["", f"## Judged scores (judge `{m.get('model')}` at `{m.get('endpoint')}`, temperature 0)", ""]
+    lines += ["| Dataset | Recognition | Reasoning | CoT | Logical (0-5) | Multimodal (0-5) | n judged |"]
+    lines += ["|---|---:|---:|---:|---:|---:|---:|"]
+    for title, j in rows:
+        cells = [_pct(j.get(k)) if k in j else "–" for k in ("recognition", "reasoning", "cot")]
+        cells += [f"{j[k]:.2f}" if k in j else "–" for k in ("logical", "multimodal")]
+        lines.append(f"| {title} | " + " | ".join(cells) + f" | {j['n']} |")
+    return lines
 
 
 def _reference_families(spec_task: str, reference: dict[str, Any]) -> list[str]:
@@ -324,7 +420,7 @@ def _page(suite: Suite, results: dict[str, Any], divs: str, plotly_js: str) -> s
         f"<tr><td>{html.escape(d['title'])}</td><td>{d['task']}</td><td>{html.escape(d['metric'])}</td>"
         f"<td>{d['n']}</td>"
         + "".join(f"<td>{_pct(d[k])}</td>" for k in keys)
-        + f"<td>{100 * d['parse_fail_rate']:.1f}%</td></tr>"
+        + f"<td>{100 * d['parse_fail_rate']:.1f}%</td><td>{_pct(d.get('faithfulness'))}</td></tr>"
         for d in results["datasets"].values()
     )
     return f"""<!DOCTYPE html>
@@ -335,7 +431,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style>
 <h1>{html.escape(suite.title)} results</h1>
 <p>Protocol <b>{html.escape(results["protocol"])}</b>; mean {_pct(results["mean"])}
 (default protocol {_pct(results["mean_default"])}).</p>
-<table><tr><th>Dataset</th><th>Task</th><th>Metric</th><th>n</th>{header}<th>Parse failures</th></tr>{rows}</table>
+<table><tr><th>Dataset</th><th>Task</th><th>Metric</th><th>n</th>{header}<th>Parse failures</th><th>Cue faithfulness</th></tr>{rows}</table>
 {divs}
 <h2>Run</h2><table>{info}</table>
 </body></html>

@@ -23,9 +23,11 @@ from affectreason.bench.store import (
 from affectreason.bench.suites import Suite, load_suite
 from affectreason.engines.base import Engine
 from affectreason.errors import AffectReasonError
+from affectreason.judge import Judge, JudgeOptions, judge_records
 from affectreason.metrics.ov import check_protocol
 from affectreason.pipeline import DescribeOptions, describe_clips, load_for_describe, prefetch
 from affectreason.prompts import Prompt, load_prompt
+from affectreason.verify import verify_clip_record
 
 # `describe_batch(clips, engine, options, prompt) -> records`: the per-batch step. Per-sample variants plug
 # in here, e.g. `run_bench(..., describe_batch=affectreason.attribution.attribute_clips)` adds modality
@@ -53,6 +55,7 @@ class BenchOptions:
     engine: str = "hf"
     progress: bool = True
     attribution: bool = False
+    judge: JudgeOptions | None = None
     retry_failed: bool = False
 
 
@@ -147,7 +150,14 @@ def build_manifest(
         "packages": _versions(),
         "git_commit": _git_commit(),
         **({"attribution": True} if options.attribution else {}),
+        **({"judge": options.judge.manifest()} if options.judge else {}),
+        **({"dataset_prompts": own} if (own := _dataset_prompts(scans)) else {}),
     }
+
+
+def _dataset_prompts(scans: list[DatasetScan]) -> dict[str, str]:
+    """`dataset -> prompt id` for the datasets asked with their own prompt instead of the suite's."""
+    return {s.spec.name: load_prompt(s.spec.prompt).id for s in scans if s.spec.prompt}
 
 
 def _prepare_out(out: Path, manifest: dict[str, Any], resume: bool) -> PredictionStore:
@@ -221,6 +231,44 @@ def _progress(enabled: bool):
     )
 
 
+# Reference fields a prompt template may name (`{label_set}`, `{question}`); never the answer itself.
+PROMPT_FIELDS = ("label_set", "intent_set", "question")
+
+
+def prompt_values(reference: dict[str, Any]) -> dict[str, str]:
+    """A sample's values for its prompt's placeholders: the options as a comma list, the released question."""
+    values = {}
+    for key in PROMPT_FIELDS:
+        if key in reference:
+            value = reference[key]
+            values[key] = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return values
+
+
+def describe_samples(
+    describe_batch: DescribeBatch,
+    pairs: list[tuple[Sample, Any]],
+    engine: Engine,
+    options: BenchOptions,
+    prompt: Prompt,
+) -> list[dict[str, Any]]:
+    """One record per (sample, clip): a prompt with placeholders is filled per sample, and the samples that
+    share the filled text go to the model together."""
+    clips = [c for _, c in pairs]
+    if not prompt.fields:
+        return describe_batch(clips, engine, options.describe, prompt)
+    filled = [prompt.fill(prompt_values(s.reference)) for s, _ in pairs]
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(filled):
+        groups.setdefault(p.text, []).append(i)
+    out: list[dict[str, Any]] = [{} for _ in pairs]
+    for members in groups.values():
+        chunk = describe_batch([clips[i] for i in members], engine, options.describe, filled[members[0]])
+        for i, record in zip(members, chunk, strict=True):
+            out[i] = record
+    return out
+
+
 def generate_pending(
     plan: list[tuple[DatasetScan, list[tuple[int, Sample]]]],
     store: PredictionStore,
@@ -239,7 +287,12 @@ def generate_pending(
     batches = [(scan.spec.name, b) for scan, selected in plan for b in _batches(selected, size, done)]
     if not batches:
         return 0
+    kinds = {scan.spec.name: scan.spec.judge for scan, _ in plan}
+    judge = Judge(options.judge) if options.judge and any(kinds.values()) else None  # unreachable: fail first
     engine = engine_factory()
+    prompts = {
+        scan.spec.name: load_prompt(scan.spec.prompt) if scan.spec.prompt else prompt for scan, _ in plan
+    }
     load_options = replace(options.describe, subtitle=None)
 
     def load(sample: Sample):
@@ -264,14 +317,19 @@ def generate_pending(
             bar.start_task(tasks[dataset])
             loaded = [next(decoded) for _ in batch]
             clips = [(s, c) for s, c in loaded if not isinstance(c, Exception)]
-            records = describe_batch([c for _, c in clips], engine, options.describe, prompt) if clips else []
+            asked = prompts[dataset]
+            records = describe_samples(describe_batch, clips, engine, options, asked) if clips else []
             by_id = {s.id: r for (s, _), r in zip(clips, records, strict=True)}
             out = []
             for sample, clip in loaded:
                 before = store.records.get((sample.dataset, sample.id), {}).get("attempts", 0)
-                record = by_id.get(sample.id) or _error_record(sample, str(clip), prompt, options, before + 1)
+                record = by_id.get(sample.id) or _error_record(sample, str(clip), asked, options, before + 1)
+                if sample.id in by_id:  # the cues checked against the decoded clip: the faithfulness column
+                    record["verification"] = verify_clip_record(record, clip)
                 record.update(dataset=sample.dataset, id=sample.id, reference=sample.reference)
                 out.append(record)
+            if judge is not None:
+                judge_records(out, kinds, judge)
             written += store.append(out)
             bar.advance(tasks[dataset], len(batch))
             if number + 1 == len(batches) or batches[number + 1][0] != dataset:

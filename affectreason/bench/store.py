@@ -155,6 +155,8 @@ COMPATIBLE_KEYS = (
     "sampling",
     "data_files",
     "attribution",
+    "judge",
+    "dataset_prompts",
 )
 
 

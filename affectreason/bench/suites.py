@@ -10,7 +10,11 @@ from typing import Any
 from affectreason.errors import AffectReasonError
 from affectreason.paths import suites_dir
 
-TASKS = ("discrete", "sentiment", "ov", "emer")
+TASKS = ("discrete", "sentiment", "ov", "emer", "choice", "multilabel", "joint", "reason")
+# What an optional `--judge-endpoint` scores per dataset (`affectreason.judge`): MME-Emotion's step ratings,
+# EmoBench-M's laughter-reasoning ratings.
+JUDGES = ("mme_cot", "laughter")
+MEANS = ("datasets", "samples")
 RESERVED_NAMES = ("check", "merge", "run", "list")
 
 
@@ -29,6 +33,10 @@ class DatasetSpec:
     `folder` is relative to the data root; `annotation`, `labels_file`, `video_dirs` and the subtitle file are
     relative to `folder`. `annotation` may list alternatives (the first that exists is used). `metric` is a
     dotted path into the `score` library's result for `task` (e.g. `hit_rate`, `ew.level1.fscore`).
+    When the annotation gives each video's path (`mme_json`, `conversations_json`), the video is that path under
+    the first of `video_dirs` holding it. `clues` is a glob (under `folder`) of clue files whose text goes into
+    each sample's reference as `clue`; `judge` names what an optional judge endpoint scores. A `joint` task
+    (emotion and intent) takes its intents from `intent_space`. `prompt` replaces the suite's prompt here.
     """
 
     name: str
@@ -46,6 +54,10 @@ class DatasetSpec:
     label_space: tuple[str, ...] | None = None
     names_from: str | None = None
     labels_file: str | None = None
+    clues: str | None = None
+    judge: str | None = None
+    intent_space: tuple[str, ...] | None = None
+    prompt: str | None = None
 
     @property
     def display(self) -> str:
@@ -54,13 +66,16 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class Suite:
-    """A named list of datasets, the prompt they are asked with, and published rows to compare against."""
+    """A named list of datasets, the prompt they are asked with, and published rows to compare against.
+    `mean` is the plain mean of the datasets' main metrics, or `samples`: weighted by samples scored (a pooled
+    score, as MME-Emotion's overall)."""
 
     name: str
     datasets: tuple[DatasetSpec, ...]
     prompt: str
     title: str = ""
     published: dict[str, dict[str, float]] = field(default_factory=dict)
+    mean: str = "datasets"
     path: str = ""
 
     def dataset(self, name: str) -> DatasetSpec:
@@ -138,7 +153,12 @@ def _dataset(raw: Any, where: str) -> DatasetSpec:
         video_dirs=_as_tuple(raw.get("video_dirs", ["video"])),
         subtitles=subtitles,
         label_space=None if label_space in (None, "open") else _as_tuple(label_space),
+        intent_space=_as_tuple(raw["intent_space"]) if raw.get("intent_space") else None,
     )
+    if values["task"] == "joint" and not (values["label_space"] and values["intent_space"]):
+        raise AffectReasonError(f"{where}: a joint task needs a 'label_space' and an 'intent_space'")
+    if values.get("judge") not in (None, *JUDGES):
+        raise AffectReasonError(_unknown("judge", str(values["judge"]), list(JUDGES), where))
     if values.get("names_from") not in (None, "subtitles"):
         raise AffectReasonError(f"{where}: 'names_from' can only be 'subtitles'")
     if values.get("names_from") and subtitles is None:
@@ -173,8 +193,12 @@ def load_suite(name_or_path: str | Path) -> Suite:
         str(model): {str(d): float(v) for d, v in (row or {}).items()}
         for model, row in (raw.get("published") or {}).items()
     }
+    mean = str(raw.get("mean") or "datasets")
+    if mean not in MEANS:
+        raise AffectReasonError(_unknown("mean", mean, list(MEANS), where))
     return Suite(
         name=name,
+        mean=mean,
         title=str(raw.get("title") or name),
         prompt=str(raw.get("prompt") or "describe"),
         datasets=datasets,

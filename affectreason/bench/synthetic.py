@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -51,6 +52,40 @@ def _first_label(i: int) -> str:
     return (_OPEN_LABELS[i % len(_OPEN_LABELS)] or ["calm"])[0]
 
 
+# Formats whose annotation gives each video's relative path (the sample name is that path).
+_PATH_FORMATS = ("mme_json", "conversations_json")
+_CLOSED_SET = ("neutral", "happy", "sad", "angry")
+
+
+def _path_names(spec: DatasetSpec, n: int) -> list[str]:
+    return [f"{spec.name}/video/{spec.name}_{i:03d}.mp4" for i in range(n)]
+
+
+def _path_items(spec: DatasetSpec, names: list[str]) -> list[dict]:
+    options = list(spec.label_space or _CLOSED_SET)
+    if spec.format == "mme_json":
+        gold = (
+            [",".join(options[i % len(options) : i % len(options) + 2]) for i in range(len(names))]
+            if spec.task == "multilabel"
+            else [options[i % len(options)] for i in range(len(names))]
+        )
+        return [{"video_id": v, "label": g, "label_set": options} for v, g in zip(names, gold, strict=True)]
+    intents = list(spec.intent_space or ("neutral",))
+    answers = [
+        f"The audience laughed because of {_SENTENCES[i % 4]!r}"
+        if spec.task == "reason"
+        else f"{{'emotion label': '{options[i % len(options)]}', 'intent label': '{intents[i % len(intents)]}'}}"
+        if spec.task == "joint"
+        else options[i % len(options)]
+        for i in range(len(names))
+    ]
+    question = "<video>\nWhich label describes the person: " + ", ".join(options) + "?"
+    return [
+        {"video": v, "conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": a}]}
+        for v, a in zip(names, answers, strict=True)
+    ]
+
+
 def _write_annotation(spec: DatasetSpec, folder: Path, names: list[str]) -> None:
     path = folder / spec.annotation[0]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +121,8 @@ def _write_annotation(spec: DatasetSpec, folder: Path, names: list[str]) -> None
             for i, n in enumerate(names)
         ]
         _write_csv(path, ["name", "reason"], rows)
+    elif spec.format in _PATH_FORMATS:
+        path.write_text(json.dumps(_path_items(spec, names), indent=1), encoding="utf-8")
     else:
         raise ValueError(f"no synthetic writer for format {spec.format!r}")
     if spec.labels_file:
@@ -97,7 +134,7 @@ def _write_annotation(spec: DatasetSpec, folder: Path, names: list[str]) -> None
 def write_dataset(spec: DatasetSpec, root: Path, n: int, clips: dict[str, list[Path]]) -> list[str]:
     """Write one dataset's annotation, subtitles and `n` videos (copies of `clips[ext]`) under `root`."""
     folder = root / spec.folder
-    names = _names(spec, n)
+    names = _path_names(spec, n) if spec.format in _PATH_FORMATS else _names(spec, n)
     _write_annotation(spec, folder, names)
     if spec.subtitles:
         column = spec.subtitles.column
@@ -110,7 +147,9 @@ def write_dataset(spec: DatasetSpec, root: Path, n: int, clips: dict[str, list[P
     videos.mkdir(parents=True, exist_ok=True)
     ext = ".avi" if spec.name in _AVI_VIDEOS else ".mp4"
     for i, name in enumerate(names):
-        shutil.copyfile(clips[ext][i % len(clips[ext])], videos / f"{name}{ext}")
+        target = videos / name if spec.format in _PATH_FORMATS else videos / f"{name}{ext}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(clips[ext][i % len(clips[ext])], target)
     return names
 
 

@@ -12,7 +12,8 @@ from affectreason.paths import suites_dir
 
 bench_app = typer.Typer(
     no_args_is_help=True,
-    help="Run EMER, OV-MER and MER-UniBench over the released data on local disk (resumable, sharded).",
+    help="Run EMER, OV-MER, MER-UniBench, MME-Emotion and EmoBench-M over the released data on local disk "
+    "(resumable, sharded).",
 )
 
 
@@ -22,7 +23,8 @@ def _datasets(value: str | None) -> list[str] | None:
 
 def run(
     suite: str = typer.Argument(
-        ..., help="A packaged suite (mer-unibench, ov-mer, emer) or a suite YAML file."
+        ...,
+        help="A packaged suite (mer-unibench, ov-mer, emer, mme-emotion, emobench-m) or a suite YAML file.",
     ),
     data_root: Path = typer.Option(
         ..., "--data-root", help="The `dataset/` folder holding the dataset folders."
@@ -67,6 +69,16 @@ def run(
     attribution: bool = typer.Option(
         False, "--attribution", help="Also run video-, audio- and text-only ablations per sample."
     ),
+    judge_endpoint: str = typer.Option(
+        None,
+        "--judge-endpoint",
+        help="An OpenAI-compatible judge for the judged scores (MME-Emotion, EmoBench-M).",
+    ),
+    judge_model: str = typer.Option(None, "--judge-model", help="The judge's model (default: its first)."),
+    judge_max_tokens: int = typer.Option(512, "--judge-max-tokens", help="Longest judge reply."),
+    judge_api_key: str = typer.Option(
+        None, "--judge-api-key", envvar="AFFECTREASON_JUDGE_API_KEY", help="API key for --judge-endpoint."
+    ),
 ) -> None:
     """Run (or resume) a suite: predictions.jsonl, results.json, results.md and report.html in --out."""
     from functools import partial
@@ -74,6 +86,7 @@ def run(
     from affectreason.backbones.base import DEFAULT_MODEL
     from affectreason.bench.report import summary_text
     from affectreason.bench.runner import BenchOptions, parse_shard, run_bench
+    from affectreason.judge import JudgeOptions
     from affectreason.pipeline import DescribeOptions, create_engine
 
     options = BenchOptions(
@@ -85,6 +98,7 @@ def run(
         wheel_dir=str(wheel_dir) if wheel_dir else None, model=model or endpoint or DEFAULT_MODEL, adapter=adapter,
         engine="openai" if endpoint else engine, progress=not quiet, attribution=attribution,
         retry_failed=retry_failed,
+        judge=JudgeOptions(judge_endpoint, judge_model, judge_api_key, judge_max_tokens) if judge_endpoint else None,
     )  # fmt: skip
     if attribution:  # a clip's ablations share its engine batch
         from affectreason.attribution import RUNS_PER_CLIP

@@ -51,6 +51,9 @@ def describe(
     html: Path = typer.Option(
         None, "--html", help="With --attribution: write an HTML page per clip into this folder."
     ),
+    verify: bool = typer.Option(
+        False, "--verify", help="Check each cue against what is measured in the clip (see `verify`)."
+    ),
 ) -> int:
     """Describe each clip: visual, acoustic and lexical cues, reasoning, emotions, valence, arousal, confidence."""
     arguments = dict(locals())

@@ -36,6 +36,33 @@ class _RecordWriter:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+class _Verifier:
+    """`describe --verify`: each record gets the `verify` command's verdicts under `verification`."""
+
+    def __init__(self):
+        from affectreason.verify import EvidenceCache
+
+        self.evidence = EvidenceCache()
+
+    def add(self, record: dict[str, Any]) -> None:
+        from affectreason.verify import verify_record
+
+        try:
+            record["verification"] = verify_record(record, self.evidence)
+        except (ValueError, OSError, AffectReasonError) as exc:
+            record["verification"] = {"error": str(exc)}
+
+    def text(self, record: dict[str, Any]) -> str:
+        from affectreason.verify import verification_lines
+
+        result = record["verification"]
+        return (
+            f"  cue check  error: {result['error']}"
+            if "error" in result
+            else "\n".join(verification_lines(result))
+        )
+
+
 def run_describe(
     inputs: list[Path],
     output_format: Any,
@@ -52,6 +79,7 @@ def run_describe(
     batch_size: int,
     attribution: bool,
     html: Path | None,
+    verify: bool = False,
     **sampling: Any,
 ) -> int:
     """Describe the inputs; exit code 0 when every clip was described, 1 when some failed."""
@@ -103,13 +131,20 @@ def run_describe(
     writer = _RecordWriter(out)
     err = Console(stderr=True)
 
+    checker = _Verifier() if verify else None
+
     def emit(record: dict[str, Any]) -> None:
+        if checker is not None:
+            checker.add(record)
         writer.write(record)
         if fmt == "jsonl":
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
             sys.stdout.flush()
         elif fmt == "text":
-            typer.echo(format_record_text(record) + "\n")
+            text = format_record_text(record)
+            if checker is not None:
+                text += "\n" + checker.text(record)
+            typer.echo(text + "\n")
         if html is not None and "attribution" in record:
             from affectreason.attribution import write_attribution_html
 

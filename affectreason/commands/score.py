@@ -8,7 +8,9 @@ import typer
 
 
 def score(
-    task: str = typer.Option(..., "--task", help="ov, discrete, sentiment or emer."),
+    task: str = typer.Option(
+        ..., "--task", help="ov, discrete, sentiment, emer, choice, multilabel, joint or reason."
+    ),
     ref: Path = typer.Option(..., "--ref", help="Reference CSV (name, openset / valence / reason) or JSONL."),
     pred: Path = typer.Option(..., "--pred", help="Prediction CSV (name, openset / sentiment) or JSONL."),
     protocol: str = typer.Option(

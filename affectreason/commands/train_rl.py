@@ -72,6 +72,11 @@ def pairs(
     frames: int = typer.Option(8, "--frames"),
     prompt: str = typer.Option("describe", "--prompt"),
     seed: int = typer.Option(0, "--seed"),
+    prefer_faithful: bool = typer.Option(
+        False,
+        "--prefer-faithful",
+        help="Among responses of similar score, reject the one citing cues the clip contradicts.",
+    ),
 ) -> None:
     """Self-built preference pairs: sample N responses per clip, score them with the rewards, keep best vs worst.
 
@@ -88,6 +93,7 @@ def pairs(
         frames=frames,
         prompt=prompt,
         seed=seed,
+        prefer_faithful=prefer_faithful,
     )
     summary = pairs_from_files(model, clips, out, options, base=base)
     typer.echo(f"{summary['pairs']} pairs from {summary['clips']} clips written to {out}")

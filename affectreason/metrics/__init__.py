@@ -2,7 +2,8 @@
 forms for benchmarks, sharing code. sentence-transformers is imported only by the semantic parts.
 
 Per sample: `ew_f1`, `ew_precision_recall`, `hit`, `valence_agreement`, `cue_f1`.
-Corpus: `score_ov`, `score_discrete`, `score_sentiment`, `score_emer`, `score_cues`, `calibration`.
+Corpus: `score_ov`, `score_discrete`, `score_sentiment`, `score_emer`, `score_cues`, `calibration`,
+`score_choice` / `score_multilabel` (closed label sets), `score_reason`; judged: `cot_scores`, `laughter_scores`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from affectreason.metrics.cues import (
     score_cues,
 )
 from affectreason.metrics.embedding import PhraseEmbedder, get_embedder
-from affectreason.metrics.emer import score_emer
+from affectreason.metrics.emer import score_emer, score_reason
+from affectreason.metrics.judged import cot_scores, laughter_scores, parse_step_scores
 from affectreason.metrics.ov import DEFAULT_PROTOCOL_FIXES, PROTOCOLS, score_discrete, score_ov
+from affectreason.metrics.recognition import score_choice, score_joint, score_multilabel
 from affectreason.metrics.sentiment import score_sentiment, weighted_f1
 from affectreason.metrics.sets import ew_f1, ew_precision_recall, f_score, hit, valence_agreement
 
@@ -28,6 +31,7 @@ __all__ = [
     "PROTOCOLS",
     "PhraseEmbedder",
     "calibration",
+    "cot_scores",
     "cue_f1",
     "cue_phrases",
     "ew_f1",
@@ -36,11 +40,17 @@ __all__ = [
     "from_emocue",
     "get_embedder",
     "hit",
+    "laughter_scores",
     "match_cues",
+    "parse_step_scores",
+    "score_choice",
     "score_cues",
     "score_discrete",
     "score_emer",
+    "score_joint",
+    "score_multilabel",
     "score_ov",
+    "score_reason",
     "score_sentiment",
     "valence_agreement",
     "weighted_f1",

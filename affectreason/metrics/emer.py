@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from affectreason.metrics.cues import MATCH_THRESHOLD, cue_phrases, score_cues
 from affectreason.metrics.ov import score_ov
 from affectreason.taxonomy import extract_labels
@@ -41,3 +43,21 @@ def score_emer(
     ]
     result["cues"] = score_cues(pairs, embedder=embedder, threshold=threshold)
     return result
+
+
+def score_reason(refs: dict[str, str], preds: dict[str, str], embedder=None) -> dict:
+    """Free-text reasons against reference reasons (EmoBench-M laughter reasoning) without a judge: the mean
+    cosine similarity of their sentence embeddings; a missing or empty prediction scores 0."""
+    if embedder is None:
+        from affectreason.metrics.embedding import get_embedder
+
+        embedder = get_embedder()
+    pairs = [(ref, (preds.get(i) or "").strip()) for i, ref in refs.items()]
+    scored = [(r, p) for r, p in pairs if r.strip() and p]
+    sims = []
+    if scored:
+        a = embedder.encode([r for r, _ in scored])
+        b = embedder.encode([p for _, p in scored])
+        sims = np.clip(np.sum(a * b, axis=1), 0.0, 1.0).tolist()
+    total = float(sum(sims)) / len(pairs) if pairs else 0.0
+    return {"similarity": total, "n": len(pairs), "empty": len(pairs) - len(scored)}

@@ -97,7 +97,8 @@ def curve_summary(curves: dict[str, list[float]], points: int = 5) -> dict[str, 
             continue
         step = max(1, (len(values) - 1) // (points - 1))
         picked = values[::step][: points - 1] + [values[-1]]
-        out[f"curve {key}"] = " → ".join(f"{v:.3g}" for v in picked)
+        # a step where a reward returned None for every completion logs None (e.g. no checkable cue)
+        out[f"curve {key}"] = " → ".join("n/a" if v is None else f"{v:.3g}" for v in picked)
     return out
 
 

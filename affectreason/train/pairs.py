@@ -29,6 +29,7 @@ class PairOptions:
     prompt: str = "describe"
     seed: int = 0
     batch_size: int = 4
+    prefer_faithful: bool = False
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -47,22 +48,50 @@ def parse_weights(text: str) -> dict[str, float]:
 
 
 def choose_pair(
-    responses: list[str], reference: dict[str, Any], weights: dict[str, float], margin: float
+    responses: list[str],
+    reference: dict[str, Any],
+    weights: dict[str, float],
+    margin: float,
+    evidence: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Score every response; the best and worst by total, and whether their gap exceeds `margin`."""
+    """Score every response; the best and worst by total, and whether their gap exceeds `margin`.
+
+    With the clip's `evidence` (`data pairs --prefer-faithful`, after AVEm-DPO): among responses within `margin`
+    of the best score, the one with the fewest contradicted cues is chosen, and a response of similar score
+    that cites more contradicted cues is rejected (such a pair is kept whatever the score gap).
+    """
     scores = [score_completion(text, reference, weights) for text in responses]
     totals = [s["total"] for s in scores]
     best = max(range(len(totals)), key=totals.__getitem__)
     worst = min(range(len(totals)), key=totals.__getitem__)
+    extra: dict[str, Any] = {}
+    keep_anyway = False
+    if evidence is not None:
+        from affectreason.rationale import parse_rationale
+        from affectreason.verify import verify_rationale
+
+        checks = [verify_rationale(parse_rationale(text), evidence) for text in responses]
+        bad = [len(c.contradicted) for c in checks]
+        similar = max(margin, 0.0)
+        near = [i for i, total in enumerate(totals) if total >= totals[best] - similar]
+        best = min(near, key=lambda i: (bad[i], -totals[i]))
+        rivals = [i for i, t in enumerate(totals) if bad[i] > bad[best] and abs(t - totals[best]) <= similar]
+        if rivals:
+            worst, keep_anyway = max(rivals, key=lambda i: (bad[i], -totals[i])), True
+        extra = {
+            "contradicted": [c.contradicted for c in checks],
+            "faithfulness": [c.faithfulness for c in checks],
+        }
     gap = totals[best] - totals[worst]
     return {
-        "keep": gap > margin,
+        "keep": keep_anyway or gap > margin,
         "chosen": responses[best],
         "rejected": responses[worst],
         "chosen_score": totals[best],
         "rejected_score": totals[worst],
         "gap": gap,
         "scores": scores,
+        **extra,
     }
 
 
@@ -86,6 +115,11 @@ def build_pairs(engine: Engine, examples: list[Any], out: str | Path, options: P
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     kept = 0
+    evidence = None
+    if options.prefer_faithful:
+        from affectreason.verify import EvidenceCache
+
+        evidence = EvidenceCache()
     with out.open("w", encoding="utf-8") as handle:
         for start in range(0, len(examples), options.batch_size):
             chunk = examples[start : start + options.batch_size]
@@ -94,8 +128,13 @@ def build_pairs(engine: Engine, examples: list[Any], out: str | Path, options: P
             texts = engine.generate(requests, sampling)
             for i, (row, example) in enumerate(zip(rows, chunk, strict=True)):
                 reference = reference_of(example)
+                measured = evidence.get(str(row["video"] or row["audio"])) if evidence else None
                 pair = choose_pair(
-                    texts[i * options.n : (i + 1) * options.n], reference, options.weights, options.margin
+                    texts[i * options.n : (i + 1) * options.n],
+                    reference,
+                    options.weights,
+                    options.margin,
+                    measured,
                 )
                 if not pair.pop("keep"):
                     continue

@@ -206,6 +206,27 @@ def valence(completion: str | Rationale, reference: dict[str, Any]) -> float | N
     return 1.0 if _valence_sign(rationale.valence, rationale.emotions) == ref_sign else 0.0
 
 
+_EVIDENCE: dict[str, Any] = {}
+
+
+@register_reward("cue_faithfulness")
+def cue_faithfulness(
+    completion: str | Rationale, reference: dict[str, Any], semantic: bool = True
+) -> float | None:
+    """Supported / (supported + contradicted) cues against the clip's measurements (`affectreason.verify`).
+
+    Reads the clip from the row's `video` (else `audio`) path; None without a clip or without a checkable cue.
+    """
+    from affectreason.verify import EvidenceCache, verify_rationale
+
+    source = reference.get("video") or reference.get("audio")
+    rationale = _rationale(completion)
+    if not source or not (rationale.visual_cues or rationale.acoustic_cues):
+        return None
+    cache = _EVIDENCE.setdefault("cache", EvidenceCache())
+    return verify_rationale(rationale, cache.get(str(source)), semantic).faithfulness
+
+
 def reference_of(example: Any) -> dict[str, Any]:
     """The reward reference of a caption row (`affectreason.train.data.CaptionExample`): emotions, cues, valence."""
     from affectreason.train.data import target_rationale
