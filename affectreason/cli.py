@@ -36,9 +36,20 @@ _COMMAND_MODULES = (
 _CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from affectreason import __version__
+
+        typer.echo(f"affectreason {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Options shared by every command (`--debug` is read in `main`)."""
 
@@ -49,8 +60,11 @@ for _name in _COMMAND_MODULES:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user errors become one `error:` line and exit code 2 (tracebacks only with --debug)."""
+    from affectreason.quiet import silence_library_noise
+
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    silence_library_noise()
     try:
         result = app(args=args, standalone_mode=False)
     except AffectReasonError as exc:

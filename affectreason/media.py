@@ -35,9 +35,12 @@ class Clip:
     transcript: str | None = None
     sample_rate: int = SAMPLE_RATE
     start: float = 0.0
+    name: str | None = None  # the id given by the caller (e.g. the path relative to an input folder)
 
     @property
     def id(self) -> str:
+        if self.name:
+            return self.name
         return Path(self.source).stem if self.source else "clip"
 
     @property

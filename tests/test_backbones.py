@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from importlib.metadata import distribution
 
 import numpy as np
 import pytest
@@ -173,8 +174,11 @@ def test_missing_hub_model_fails_fast_with_the_download_hint(monkeypatch, tmp_pa
     assert time.perf_counter() - start < 5
     assert _one_line(exc) == (
         f"model '{DEFAULT_MODEL}' is not available offline: download it with "
-        f"`huggingface-cli download {DEFAULT_MODEL}` or pass --model PATH to a local checkpoint"
+        f"`hf download {DEFAULT_MODEL}` or pass --model PATH to a local checkpoint"
     )
+    # the command named is one the installed huggingface_hub provides
+    scripts = {e.name for e in distribution("huggingface_hub").entry_points if e.group == "console_scripts"}
+    assert "hf" in scripts
 
 
 def test_bad_checkpoints_are_one_line_errors(tmp_path):

@@ -16,7 +16,6 @@ from affectreason.engines.vllm import (
     llm_kwargs,
     lora_rank_bound,
     merged_dir,
-    sampling_kwargs,
     serve_command,
     vllm_available,
 )
@@ -98,22 +97,12 @@ def test_llm_kwargs_limit_one_clip_per_prompt_and_enable_lora_only_with_adapters
     plain = llm_kwargs("m", enable_lora=False, native_audio=True, dtype="bf16", max_model_len=8192)
     assert plain["limit_mm_per_prompt"] == {"image": 0, "video": 1, "audio": 1}
     assert plain["dtype"] == "bfloat16" and plain["max_model_len"] == 8192 and "enable_lora" not in plain
+    assert plain["generation_config"] == "vllm"  # the checkpoint's sampling knobs are not merged in
     lora = llm_kwargs("m", enable_lora=True, native_audio=False, max_lora_rank=16, tensor_parallel_size=2)
     assert lora["enable_lora"] is True and lora["max_lora_rank"] == 16 and lora["tensor_parallel_size"] == 2
     assert lora["limit_mm_per_prompt"]["audio"] == 0
     with pytest.raises(AffectReasonError, match="unknown dtype"):
         llm_kwargs("m", enable_lora=False, native_audio=True, dtype="int3")
-
-
-def test_sampling_kwargs_map_greedy_and_sampled_decoding():
-    assert sampling_kwargs(SamplingParams(top_p=0.5, max_new_tokens=7)) == {
-        "temperature": 0.0,
-        "top_p": 1.0,
-        "max_tokens": 7,
-        "n": 1,
-    }
-    sampled = sampling_kwargs(SamplingParams(temperature=0.8, top_p=0.9, seed=5, num_return_sequences=4))
-    assert sampled == {"temperature": 0.8, "top_p": 0.9, "max_tokens": 512, "n": 4, "seed": 5}
 
 
 def test_adapter_rank_and_vllm_rank_bound(adapter, tmp_path):
@@ -145,6 +134,7 @@ def test_serve_command_carries_lora_limits_media_dir_and_parallelism(adapter, tm
     assert value("--tensor-parallel-size") == "2" and value("--data-parallel-size") == "4"
     assert json.loads(value("--limit-mm-per-prompt")) == {"image": 0, "video": 1, "audio": 1}
     assert json.loads(value("--media-io-kwargs")) == {"video": {"num_frames": -1}}
+    assert value("--generation-config") == "vllm"  # unset request fields never take the checkpoint's knobs
     assert "--enable-lora" in args and value("--max-lora-rank") == "16"
     assert value("--lora-modules") == f"emo={adapter.resolve()}"
     assert value("--allowed-local-media-path") == str(tmp_path.resolve())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from test_grpo import write_labels
@@ -44,3 +45,18 @@ def test_data_pairs_cli(tiny_qwen2_5_omni, tmp_path):
         assert len(line["scores"]) == 3 and line["chosen_score"] >= line["rejected_score"]
         assert line["video"].endswith(".mp4") and line["emotions"]
     assert main([*args, "--n", "1"]) == 2
+
+
+def test_data_pairs_says_why_it_kept_no_pairs(capsys, tiny_qwen2_5_omni, tmp_path):
+    labels = write_labels(tmp_path / "data", count=2)
+    out = tmp_path / "pairs.jsonl"
+    args = ["data", "pairs", str(tiny_qwen2_5_omni), str(labels), "--out", str(out), "--n", "2"]
+    assert main([*args, "--margin", "100", "--frames", "2", "--max-new-tokens", "4"]) == 0
+    captured = capsys.readouterr()
+    assert out.read_text() == "" and captured.out.startswith("0 pairs from 2 clips")
+    (line,) = [ln for ln in captured.err.splitlines() if ln.startswith("warning:")]
+    assert line.startswith("warning: no pairs kept from 2 clips: ")
+    counted = re.findall(
+        r"(\d+) had (?:all 2 responses scored alike|a best-worst gap under --margin 100 )", line
+    )
+    assert sum(map(int, counted)) == 2, line

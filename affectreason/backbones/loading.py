@@ -39,9 +39,24 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def download_command() -> str:
+    """The download command of the installed huggingface_hub (`hf`; `huggingface-cli` before 0.34)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        scripts = {
+            e.name for e in distribution("huggingface_hub").entry_points if e.group == "console_scripts"
+        }
+    except PackageNotFoundError:
+        scripts = set()
+    return (
+        "huggingface-cli download" if "huggingface-cli" in scripts and "hf" not in scripts else "hf download"
+    )
+
+
 def _offline_error(model: str) -> ModelLoadError:
     return ModelLoadError(
-        f"model '{model}' is not available offline: download it with `huggingface-cli download {model}` "
+        f"model '{model}' is not available offline: download it with `{download_command()} {model}` "
         "or pass --model PATH to a local checkpoint"
     )
 

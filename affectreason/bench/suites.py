@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from affectreason.decoding import SamplingParams
 from affectreason.errors import AffectReasonError
 from affectreason.paths import suites_dir
 
@@ -76,6 +77,7 @@ class Suite:
     title: str = ""
     published: dict[str, dict[str, float]] = field(default_factory=dict)
     mean: str = "datasets"
+    generation_kwargs: dict[str, Any] = field(default_factory=dict)
     path: str = ""
 
     def dataset(self, name: str) -> DatasetSpec:
@@ -196,6 +198,10 @@ def load_suite(name_or_path: str | Path) -> Suite:
     mean = str(raw.get("mean") or "datasets")
     if mean not in MEANS:
         raise AffectReasonError(_unknown("mean", mean, list(MEANS), where))
+    generation = raw.get("generation_kwargs") or {}
+    if not isinstance(generation, dict):
+        raise AffectReasonError(f"{where}: 'generation_kwargs' must be a mapping")
+    SamplingParams().updated(generation, f"{where} generation_kwargs")  # fails here, before any model loads
     return Suite(
         name=name,
         mean=mean,
@@ -203,5 +209,6 @@ def load_suite(name_or_path: str | Path) -> Suite:
         prompt=str(raw.get("prompt") or "describe"),
         datasets=datasets,
         published=published,
+        generation_kwargs=dict(generation),
         path=str(path),
     )

@@ -17,6 +17,9 @@ bench_app = typer.Typer(
 )
 
 
+_SUITE_DEFAULT = "Default: the suite's generation_kwargs, else {}."
+
+
 def _datasets(value: str | None) -> list[str] | None:
     return [d.strip() for d in value.split(",") if d.strip()] if value else None
 
@@ -57,9 +60,14 @@ def run(
     fps: float = options.FPS,
     max_frames: int = options.MAX_FRAMES,
     max_pixels: int = options.MAX_PIXELS,
-    temperature: float = options.TEMPERATURE,
-    top_p: float = options.TOP_P,
-    max_new_tokens: int = options.MAX_NEW_TOKENS,
+    temperature: float = typer.Option(None, "--temperature", help=_SUITE_DEFAULT.format("0: greedy")),
+    top_p: float = typer.Option(None, "--top-p", help=_SUITE_DEFAULT.format(1)),
+    top_k: int = typer.Option(None, "--top-k", help=_SUITE_DEFAULT.format("0: off")),
+    min_p: float = typer.Option(None, "--min-p", help=_SUITE_DEFAULT.format("0: off")),
+    repetition_penalty: float = typer.Option(
+        None, "--repetition-penalty", help=_SUITE_DEFAULT.format("1: off")
+    ),
+    max_new_tokens: int = typer.Option(None, "--max-new-tokens", help=_SUITE_DEFAULT.format(512)),
     seed: int = options.SEED,
     dtype: str = options.DTYPE,
     quantization: str = options.QUANTIZATION,
@@ -86,14 +94,28 @@ def run(
     from affectreason.backbones.base import DEFAULT_MODEL
     from affectreason.bench.report import summary_text
     from affectreason.bench.runner import BenchOptions, parse_shard, run_bench
+    from affectreason.bench.suites import load_suite
     from affectreason.judge import JudgeOptions
     from affectreason.pipeline import DescribeOptions, create_engine
 
+    if adapter and not model and not endpoint:  # the base the adapter records, also in the run manifest
+        from affectreason.train.merge import adapter_base
+
+        model = adapter_base(adapter)
+    flags = dict(
+        temperature=temperature,
+        top_p=top_p,
+        top_k=top_k,
+        min_p=min_p,
+        repetition_penalty=repetition_penalty,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+    )
+    describe = DescribeOptions(
+        frames=frames, fps=fps, max_frames=max_frames, max_pixels=max_pixels, batch_size=batch_size
+    ).with_decoding(load_suite(suite).generation_kwargs, f"suite {suite} generation_kwargs")
     options = BenchOptions(
-        describe=DescribeOptions(
-            frames=frames, fps=fps, max_frames=max_frames, max_pixels=max_pixels, temperature=temperature,
-            top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size,
-        ),
+        describe=describe.with_decoding({k: v for k, v in flags.items() if v is not None}, "the command line"),
         datasets=_datasets(datasets), limit=limit, shard=parse_shard(shard), resume=resume, protocol=protocol,
         wheel_dir=str(wheel_dir) if wheel_dir else None, model=model or endpoint or DEFAULT_MODEL, adapter=adapter,
         engine="openai" if endpoint else engine, progress=not quiet, attribution=attribution,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -13,27 +16,45 @@ from affectreason.errors import AffectReasonError
 
 
 class _RecordWriter:
-    """Writes each record as soon as it exists: JSONL appended line by line, or a JSON list kept valid."""
+    """Writes each record as soon as it exists: JSONL appended line by line, or a JSON list kept valid by
+    overwriting only its closing bracket (O(record) per write, never the whole file)."""
 
-    def __init__(self, path: Path | None):
+    _CLOSE = b"\n]\n"
+
+    def __init__(self, path: Path | None, keep: bool = True):
         self.path = path
+        self.keep = keep  # keep the records in memory (for the JSON printed at the end)
         self.records: list[dict[str, Any]] = []
+        self.count = 0
+        self._handle = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if path.suffix != ".json":
+            if path.suffix == ".json":
+                self._handle = path.open("wb")
+                self._handle.write(b"[" + self._CLOSE)
+                self._handle.flush()
+            else:
                 path.open("a", encoding="utf-8").close()
 
     def write(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
+        self.count += 1
+        if self.keep:
+            self.records.append(record)
         if self.path is None:
             return
-        if self.path.suffix == ".json":
-            tmp = self.path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(self.records, ensure_ascii=False, indent=2), encoding="utf-8")
-            tmp.replace(self.path)
+        if self._handle is not None:
+            item = textwrap.indent(json.dumps(record, ensure_ascii=False, indent=2), "  ").encode("utf-8")
+            self._handle.seek(-len(self._CLOSE), os.SEEK_END)
+            self._handle.write((b",\n" if self.count > 1 else b"\n") + item + self._CLOSE)
+            self._handle.flush()
         else:
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 class _Verifier:
@@ -128,7 +149,7 @@ def run_describe(
 
         describe_batch = attribute_clips
 
-    writer = _RecordWriter(out)
+    writer = _RecordWriter(out, keep=fmt == "json")
     err = Console(stderr=True)
 
     checker = _Verifier() if verify else None
@@ -150,25 +171,32 @@ def run_describe(
 
             write_attribution_html(record, html)
 
-    show_progress = len(paths) > 1
-    with Progress(
-        TextColumn("describing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=not show_progress,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("describe", total=len(paths))
+    with (
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar,
+        contextlib.closing(writer),
+    ):
+        clips = bar.add_task("clips", total=len(paths), visible=len(paths) > 1)
+        windows = bar.add_task("windows", total=None, visible=False)
+
+        def window_progress(done: int, total: int) -> None:
+            bar.update(windows, completed=done, total=total, visible=total > 1)
+
         failures = describe_paths(
-            paths,
+            inputs,
             the_engine,
             options,
             on_record=emit,
             on_warning=lambda message: err.print(message, markup=False, highlight=False, soft_wrap=True),
-            progress=lambda n: bar.advance(task, n),
+            progress=lambda n: bar.advance(clips, n),
             describe_batch=describe_batch,
+            window_progress=window_progress,
         )
     if fmt == "json":
         records = writer.records
@@ -181,7 +209,7 @@ def run_describe(
         err.print(f"error: {failure.error}", markup=False, highlight=False, soft_wrap=True)
     if failures:
         err.print(
-            f"{len(failures)} of {len(paths)} clips failed; {len(writer.records)} described"
+            f"{len(failures)} of {len(paths)} clips failed; {writer.count} described"
             + (f" and written to {out}" if out else ""),
             markup=False,
             highlight=False,

@@ -15,9 +15,21 @@ def merge(
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code"),
 ) -> None:
     """Write base model + adapter merged into one checkpoint (with the processor) that loads without peft."""
-    from affectreason.train.merge import merge_adapter
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    path = merge_adapter(adapter, out, model=model, dtype=dtype, trust_remote_code=trust_remote_code)
+    from affectreason.train.merge import MERGE_STEPS, merge_adapter
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("merge", total=len(MERGE_STEPS))
+
+        def on_step(name: str) -> None:
+            bar.update(task, description=name, completed=MERGE_STEPS.index(name))
+
+        path = merge_adapter(
+            adapter, out, model=model, dtype=dtype, trust_remote_code=trust_remote_code, on_step=on_step
+        )
     typer.echo(f"merged checkpoint written to {path}")
 
 

@@ -82,7 +82,7 @@ def pairs(
 
     Each line holds the clip, the chosen and rejected responses and every score, so the choice is auditable.
     """
-    from affectreason.train.pairs import PairOptions, pairs_from_files, parse_weights
+    from affectreason.train.pairs import PairOptions, pairs_from_files, parse_weights, why_no_pairs
 
     options = PairOptions(
         n=n,
@@ -95,7 +95,23 @@ def pairs(
         seed=seed,
         prefer_faithful=prefer_faithful,
     )
-    summary = pairs_from_files(model, clips, out, options, base=base)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    err = Console(stderr=True)
+    columns = (TextColumn("sampling pairs"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("pairs", total=None)
+        summary = pairs_from_files(
+            model,
+            clips,
+            out,
+            options,
+            base=base,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if not summary["pairs"]:
+        err.print(f"warning: {why_no_pairs(summary, options)}", markup=False, highlight=False, soft_wrap=True)
     typer.echo(f"{summary['pairs']} pairs from {summary['clips']} clips written to {out}")
 
 

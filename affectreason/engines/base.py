@@ -1,11 +1,17 @@
-"""The engine contract: `generate(requests, sampling) -> texts`, shared by every engine."""
+"""The engine contract: `generate(requests, sampling) -> texts`, shared by every engine.
+
+`SamplingParams` lives in `affectreason.decoding`; it is imported here because the contract names it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from affectreason.decoding import SamplingParams
 from affectreason.media import Clip
+
+__all__ = ["ALL_MODALITIES", "Engine", "Request", "SamplingParams"]
 
 ALL_MODALITIES: frozenset[str] = frozenset({"video", "audio", "text"})
 
@@ -22,21 +28,6 @@ class Request:
     prompt: str
     modalities: frozenset[str] = field(default_factory=lambda: ALL_MODALITIES)
     adapter: str | None = None
-
-
-@dataclass
-class SamplingParams:
-    """Decoding parameters: greedy (temperature 0) by default."""
-
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_new_tokens: int = 512
-    seed: int | None = None
-    num_return_sequences: int = 1
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature <= 0.0
 
 
 class Engine(Protocol):

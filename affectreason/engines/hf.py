@@ -6,11 +6,12 @@ import random
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from affectreason.backbones.base import Backbone
-from affectreason.engines.base import Request, SamplingParams
+from affectreason.decoding import SamplingParams, hf_generation_config
+from affectreason.engines.base import Request
 from affectreason.errors import AffectReasonError
 
 if TYPE_CHECKING:
@@ -139,23 +140,18 @@ class HFEngine:
         requests: list[Request],
         sampling: SamplingParams,
         inputs: BatchFeature | None = None,
-        extra: dict[str, Any] | None = None,
+        hooks: dict[str, Any] | None = None,
     ) -> list[torch.Tensor]:
         backbone = self.backbone
         inputs = backbone.to_model(inputs if inputs is not None else backbone.build_inputs(requests))
-        tokenizer = backbone.tokenizer
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": sampling.max_new_tokens,
-            "num_return_sequences": sampling.num_return_sequences,
-            "pad_token_id": tokenizer.pad_token_id,
-            "suppress_tokens": backbone.suppress_token_ids() or None,
-            **backbone.generation_kwargs(),
-        }
-        if sampling.greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            kwargs.update(do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=None)
-        output = backbone.model.generate(**inputs, **{**kwargs, **(extra or {})})
+        config = hf_generation_config(
+            sampling, backbone.model.generation_config, backbone.suppress_token_ids()
+        )
+        if backbone.tokenizer.pad_token_id is not None:  # the padding build_inputs used
+            config.pad_token_id = backbone.tokenizer.pad_token_id
+        output = backbone.model.generate(
+            **inputs, **backbone.generation_kwargs(), **(hooks or {}), generation_config=config
+        )
         return list(output[:, inputs["input_ids"].shape[1] :].cpu())
 
     def complete(
@@ -171,11 +167,9 @@ class HFEngine:
         import torch
 
         results: list[list[Completion]] = [[] for _ in jobs]
-        modes: dict[tuple, list[int]] = defaultdict(list)
+        modes: dict[SamplingParams, list[int]] = defaultdict(list)
         for index, job in enumerate(jobs):
-            s = job.sampling
-            mode = (s.greedy, 0.0 if s.greedy else s.temperature, s.top_p, s.num_return_sequences)
-            modes[mode].append(index)
+            modes[replace(job.sampling, seed=None, max_new_tokens=1)].append(index)  # all else must agree
         with torch.inference_mode():
             for indices in modes.values():
                 live = [i for i in indices if not jobs[i].cancelled.is_set()]
@@ -190,7 +184,7 @@ class HFEngine:
     def _complete_batch(
         self, jobs: list[Job], waiting: Callable[[], bool] | None, slice_s: float
     ) -> list[list[Completion]]:
-        from transformers import StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         from affectreason.engines.rows import RowSampler, RowStops
 
@@ -209,11 +203,9 @@ class HFEngine:
             waiting if n == 1 else None,  # several sequences per job are not resumable: they never yield
             slice_s,
         )
-        extra: dict[str, Any] = {
-            "num_return_sequences": 1,
-            "max_new_tokens": max(limits),
-            "stopping_criteria": StoppingCriteriaList([stops]),
-        }
+        hooks: dict[str, Any] = {"stopping_criteria": StoppingCriteriaList([stops])}
+        # the config decodes greedily over what the row sampler leaves: one token per row
+        config = replace(sampling, temperature=0.0, max_new_tokens=max(limits), num_return_sequences=1)
         if not sampling.greedy:
             device = self.backbone.device
             if n == 1:
@@ -222,11 +214,8 @@ class HFEngine:
                 generators = [j.generator for j in jobs]
             else:
                 generators = [_generator(j.sampling.seed, k, device) for j in jobs for k in range(n)]
-            sampler = RowSampler(sampling.temperature, sampling.top_p, generators)
-            extra.update(
-                do_sample=False, temperature=None, top_p=None, top_k=None, logits_processor=[sampler]
-            )
-        outputs = self._generate_batch([j.request for j in rows], sampling, inputs, extra)
+            hooks["logits_processor"] = LogitsProcessorList([RowSampler(sampling, generators)])
+        outputs = self._generate_batch([j.request for j in rows], config, inputs, hooks)
         decode = self.backbone.tokenizer.decode
         completions = []
         for row, (job, ids) in enumerate(zip(rows, outputs, strict=True)):

@@ -12,7 +12,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from affectreason.engines.base import Request, SamplingParams
+from affectreason.decoding import SamplingParams, openai_request_kwargs
+from affectreason.engines.base import Request
 from affectreason.errors import AffectReasonError
 from affectreason.serve.wire import EXTRA_FIELD, chat_body
 
@@ -38,6 +39,7 @@ class OpenAIEngine:
         endpoint: str,
         model: str | None = None,
         api_key: str | None = None,
+        adapter: str | None = None,
         concurrency: int = 8,
         timeout: float = 120.0,
         max_retries: int = 3,
@@ -51,8 +53,9 @@ class OpenAIEngine:
         # A local server started without --api-key accepts anything; the client insists on some key.
         key = api_key or os.environ.get("AFFECTREASON_API_KEY") or os.environ.get("OPENAI_API_KEY") or "none"
         self.client = OpenAI(base_url=self.endpoint, api_key=key, timeout=timeout, max_retries=max_retries)
+        # With an adapter (a served LoRA name) the requests go to it; `model_id` stays the base model's name.
+        self.adapter = adapter
         self.model_id = model or self._first_model()
-        self.adapter = None
 
     def _first_model(self) -> str:
         models = self._call(lambda: list(self.client.models.list()))
@@ -76,17 +79,13 @@ class OpenAIEngine:
 
     def _one(self, request: Request, sampling: SamplingParams) -> list[str]:
         messages, options = chat_body(request, user_text(request))
+        params, extra = openai_request_kwargs(sampling)
         kwargs: dict[str, Any] = {
-            "model": request.adapter or self.model_id,
+            "model": request.adapter or self.adapter or self.model_id,
             "messages": messages,
-            "temperature": sampling.temperature,
-            "top_p": sampling.top_p,
-            "max_tokens": sampling.max_new_tokens,
-            "n": sampling.num_return_sequences,
-            "extra_body": {EXTRA_FIELD: options},
+            **params,
+            "extra_body": {**extra, EXTRA_FIELD: options},
         }
-        if sampling.seed is not None:
-            kwargs["seed"] = sampling.seed
         response = self._call(lambda: self.client.chat.completions.create(**kwargs))
         choices = sorted(response.choices, key=lambda c: c.index)
         if len(choices) != sampling.num_return_sequences:

@@ -9,17 +9,30 @@ from collections.abc import Callable
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria
-from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
+from transformers.generation.logits_process import (
+    MinPLogitsWarper,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from affectreason.decoding import SamplingParams
 
 
 class RowSampler(LogitsProcessor):
-    """Temperature and top-p (transformers' own warpers), then one token drawn per row from that row's own
-    generator; every other token is masked, so greedy selection takes the drawn one. Run with do_sample=False."""
+    """Temperature, top-k, top-p and min-p (transformers' own warpers), then one token drawn per row from that
+    row's own generator; every other token is masked, so greedy selection takes the drawn one. Run with a
+    greedy generation config (repetition penalty and suppressed tokens still apply before it)."""
 
-    def __init__(self, temperature: float, top_p: float, generators: list[torch.Generator]):
-        warpers = [TemperatureLogitsWarper(temperature)]
-        if top_p < 1.0:
-            warpers.append(TopPLogitsWarper(top_p))
+    def __init__(self, sampling: SamplingParams, generators: list[torch.Generator]):
+        # the filters in the order transformers applies them when it samples itself
+        warpers: list[LogitsProcessor] = [TemperatureLogitsWarper(sampling.temperature)]
+        if sampling.top_k > 0:
+            warpers.append(TopKLogitsWarper(sampling.top_k))
+        if sampling.top_p < 1.0:
+            warpers.append(TopPLogitsWarper(sampling.top_p))
+        if sampling.min_p > 0:
+            warpers.append(MinPLogitsWarper(sampling.min_p))
         self.warpers = LogitsProcessorList(warpers)
         self.generators = generators
 

@@ -15,7 +15,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from affectreason.engines.base import Request, SamplingParams
+from affectreason.decoding import SamplingParams, vllm_sampling_kwargs
+from affectreason.engines.base import Request
 from affectreason.errors import AffectReasonError, ModelLoadError
 
 log = logging.getLogger("affectreason")
@@ -53,6 +54,8 @@ def llm_kwargs(
         "dtype": _vllm_dtype(dtype),
         "seed": seed,
         "trust_remote_code": trust_remote_code,
+        # vLLM's defaults, not the checkpoint's generation_config.json: sampling comes from SamplingParams only
+        "generation_config": "vllm",
     }
     if max_model_len:
         kwargs["max_model_len"] = max_model_len
@@ -73,19 +76,6 @@ def _vllm_dtype(dtype: str) -> str:
     if dtype not in names:
         raise AffectReasonError(f"unknown dtype '{dtype}': choose auto, bf16, fp16 or fp32")
     return names[dtype]
-
-
-def sampling_kwargs(sampling: SamplingParams) -> dict[str, Any]:
-    """Keyword arguments for `vllm.SamplingParams` (greedy is temperature 0)."""
-    kwargs: dict[str, Any] = {
-        "temperature": max(sampling.temperature, 0.0),
-        "top_p": sampling.top_p if not sampling.greedy else 1.0,
-        "max_tokens": sampling.max_new_tokens,
-        "n": sampling.num_return_sequences,
-    }
-    if sampling.seed is not None:
-        kwargs["seed"] = sampling.seed
-    return kwargs
 
 
 def adapter_rank(path: str | Path) -> int:
@@ -169,6 +159,8 @@ def serve_command(
     args += ["--gpu-memory-utilization", str(gpu_memory_utilization)]
     args += ["--limit-mm-per-prompt", json.dumps(limit_mm_per_prompt or mm_limits(native_audio))]
     args += ["--media-io-kwargs", json.dumps({"video": {"num_frames": -1}})]
+    # A request's unset fields fall back to vLLM's neutral defaults, not the checkpoint's sampling knobs.
+    args += ["--generation-config", "vllm"]
     if max_model_len:
         args += ["--max-model-len", str(max_model_len)]
     if adapters:
@@ -277,7 +269,7 @@ class VLLMEngine:
         loras = [self._lora(r) for r in requests]
         outputs = self.llm.generate(
             inputs,
-            VLLMSamplingParams(**sampling_kwargs(sampling)),
+            VLLMSamplingParams(**vllm_sampling_kwargs(sampling)),
             lora_request=loras if any(loras) else None,
             use_tqdm=False,
         )

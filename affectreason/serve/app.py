@@ -13,9 +13,10 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -105,21 +106,23 @@ def create_app(
         log.exception("request failed")  # our defect, not the client's: the traceback belongs in the log
         return _error(500, f"internal error ({type(exc).__name__}); see the server log", "server_error")
 
-    @app.middleware("http")
-    async def authorise(request: Request, call_next: Any) -> Any:
-        if api_key and request.url.path.startswith("/v1/"):
+    # A dependency, not an http middleware: starlette's BaseHTTPMiddleware hides the client's disconnect
+    # from the endpoint, and cancelling abandoned requests depends on seeing it.
+    async def authorise(request: Request) -> None:
+        if api_key:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
                 token.strip().encode(), api_key.encode()
             ):
-                return _error(401, "invalid or missing API key", "authentication_error")
-        return await call_next(request)
+                raise ProtocolError(401, "invalid or missing API key", "authentication_error")
+
+    keyed = [Depends(authorise)]
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", dependencies=keyed)
     async def models() -> dict[str, Any]:
         owner = getattr(engine, "model_id", "affectreason")
         data = [
@@ -147,7 +150,7 @@ def create_app(
                     f" the model's context is {context} tokens",
                     param="messages",
                 )
-            call.sampling.max_new_tokens = min(call.sampling.max_new_tokens, room)
+            job.sampling = replace(job.sampling, max_new_tokens=min(call.sampling.max_new_tokens, room))
         return job
 
     async def until_done(request: Request, job: Job) -> list[Completion] | None:
@@ -162,7 +165,7 @@ def create_app(
                 log.info("client went away: request cancelled")
                 return None
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", dependencies=keyed)
     async def chat(request: Request) -> Any:
         body = await _read_body(request, limits.max_request_bytes)
         call = await run_in_threadpool(parse_chat, body, served, limits, default_prompt)

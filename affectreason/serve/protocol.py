@@ -403,6 +403,9 @@ def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default
     sampling = SamplingParams(
         temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
         top_p=_number(body, "top_p", 1.0, 0.0, 1.0) or 1.0,
+        top_k=max(0, _integer(body, "top_k", 0, -1, 2**31 - 1) or 0),  # vLLM's extra fields; -1 is off there
+        min_p=_number(body, "min_p", 0.0, 0.0, 1.0),
+        repetition_penalty=_number(body, "repetition_penalty", 1.0, 0.01, 10.0),
         max_new_tokens=_integer({"max_tokens": max_tokens}, "max_tokens", 512, 1, limits.max_new_tokens),
         seed=_integer(body, "seed", None, -(2**63), 2**63 - 1),
         num_return_sequences=_integer(body, "n", 1, 1, limits.max_choices),

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from affectreason.errors import AffectReasonError, ModelLoadError
 from affectreason.train.artifacts import MANIFEST_NAME
+
+MERGE_STEPS = ("loading base and adapter", "merging", "saving")
 
 
 def adapter_base(adapter: str | Path) -> str:
@@ -31,9 +34,11 @@ def merge_adapter(
     dtype: str = "auto",
     device: str | None = None,
     trust_remote_code: bool = False,
+    on_step: Callable[[str], None] | None = None,
 ) -> Path:
     """Load base + adapter (never quantized, so QLoRA adapters merge into full weights), merge, and save
-    the merged model with its processor; the run manifest travels along with a note of the merge."""
+    the merged model with its processor; the run manifest travels along with a note of the merge.
+    `on_step(name)` is called as each of `MERGE_STEPS` starts."""
     from affectreason.backbones.base import load_backbone
 
     adapter, out = Path(adapter), Path(out)
@@ -42,10 +47,14 @@ def merge_adapter(
     if out.exists() and any(out.iterdir()):
         raise AffectReasonError(f"{out} exists and is not empty")
     base = model or adapter_base(adapter)
+    step = on_step or (lambda name: None)
+    step(MERGE_STEPS[0])
     backbone = load_backbone(
         base, adapter=str(adapter), dtype=dtype, device=device, trust_remote_code=trust_remote_code
     )
+    step(MERGE_STEPS[1])
     merged = backbone.model.merge_and_unload()
+    step(MERGE_STEPS[2])
     out.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(str(out))
     backbone.processor.save_pretrained(str(out))

@@ -8,11 +8,13 @@ can be audited; `affectreason train dpo` reads the file as it is.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from affectreason.engines.base import Engine, Request, SamplingParams
+from affectreason.decoding import SamplingParams
+from affectreason.engines.base import Engine, Request
 from affectreason.errors import AffectReasonError
 from affectreason.train.rewards import get_reward, reference_of, score_completion
 
@@ -95,8 +97,16 @@ def choose_pair(
     }
 
 
-def build_pairs(engine: Engine, examples: list[Any], out: str | Path, options: PairOptions) -> dict[str, Any]:
-    """Sample, score and write the kept pairs for caption rows (`CaptionExample`); returns counts."""
+def build_pairs(
+    engine: Engine,
+    examples: list[Any],
+    out: str | Path,
+    options: PairOptions,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Sample, score and write the kept pairs for caption rows (`CaptionExample`); returns counts, including
+    why clips gave no pair (`tied`: every response scored alike; `under_margin`: best - worst <= margin).
+    `progress(done, total)` is called after each batch of clips."""
     from affectreason.prompts import load_prompt
     from affectreason.train.collator import load_row_clip
     from affectreason.train.config import DataSection
@@ -114,7 +124,7 @@ def build_pairs(engine: Engine, examples: list[Any], out: str | Path, options: P
     )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    kept = 0
+    kept, tied, under_margin, largest_gap = 0, 0, 0, 0.0
     evidence = None
     if options.prefer_faithful:
         from affectreason.verify import EvidenceCache
@@ -136,16 +146,49 @@ def build_pairs(engine: Engine, examples: list[Any], out: str | Path, options: P
                     options.margin,
                     measured,
                 )
+                largest_gap = max(largest_gap, pair["gap"])
                 if not pair.pop("keep"):
+                    tied += pair["gap"] == 0
+                    under_margin += pair["gap"] != 0
                     continue
                 kept += 1
                 record = {**row, "emotions": reference["emotions"], "prompt": prompt.id, **pair}
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return {"clips": len(examples), "pairs": kept, "out": str(out)}
+            if progress:
+                progress(start + len(chunk), len(examples))
+    return {
+        "clips": len(examples),
+        "pairs": kept,
+        "tied": tied,
+        "under_margin": under_margin,
+        "largest_gap": round(largest_gap, 4),
+        "out": str(out),
+    }
+
+
+def why_no_pairs(summary: dict[str, Any], options: PairOptions) -> str:
+    """One line saying why no clip gave a pair, and what to change."""
+    reasons = []
+    if summary["tied"]:
+        reasons.append(
+            f"{summary['tied']} had all {options.n} responses scored alike (raise --temperature or --n, "
+            "or check that the model's output parses)"
+        )
+    if summary["under_margin"]:
+        reasons.append(
+            f"{summary['under_margin']} had a best-worst gap under --margin {options.margin:g} "
+            f"(largest gap {summary['largest_gap']:g}: lower --margin)"
+        )
+    return f"no pairs kept from {summary['clips']} clips: " + ("; ".join(reasons) or "no clips to sample")
 
 
 def pairs_from_files(
-    model: str, clips: str | Path, out: str | Path, options: PairOptions, base: str | None = None
+    model: str,
+    clips: str | Path,
+    out: str | Path,
+    options: PairOptions,
+    base: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """`data pairs`: load the model (an adapter folder resolves to its base + adapter) and build pairs for a caption file."""
     from affectreason.pipeline import create_engine
@@ -153,10 +196,7 @@ def pairs_from_files(
 
     examples = load_captions(clips)
     adapter = None
-    config = Path(model) / "adapter_config.json"
-    if config.is_file():
-        adapter, model = model, base or json.loads(config.read_text())["base_model_name_or_path"]
-        if not model:
-            raise AffectReasonError(f"{config} names no base model: pass --base")
+    if (Path(model) / "adapter_config.json").is_file():
+        adapter, model = model, base
     engine = create_engine("hf", model=model, adapter=adapter, batch_size=options.batch_size)
-    return build_pairs(engine, examples, out, options)
+    return build_pairs(engine, examples, out, options, progress)
