@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -15,36 +16,98 @@ from affectreason.errors import AffectReasonError
 TASKS = ("ov", "discrete", "sentiment", "emer", "choice", "multilabel", "joint", "reason")
 _ID_FIELDS = ("id", "name", "names")
 _LABEL_FIELDS = ("emotions", "openset", "labels", "label", "emo", "emotion")
-_TEXT_FIELDS = ("text", "description", "reason", "reasons", "english", "response")
+_TEXT_FIELDS = ("text", "description", "reason", "reasons", "english", "response", "raw", "reasoning")
+_CUE_FIELDS = ("visual_cues", "acoustic_cues", "lexical_cues")
+_BINARY_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")  # control characters no text file of ours holds
 _VALENCE_FIELDS = ("valence", "val", "label")
-_SENTIMENT_FIELDS = ("sentiment", *_LABEL_FIELDS)
 
 
-def read_records(path: str | Path, role: str = "file") -> dict[str, dict[str, Any]]:
-    """id -> row from a CSV (header row) or JSONL file; one-line errors for unreadable files and bad rows."""
-    path = Path(path)
+def _read_text(path: Path, role: str) -> str:
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise AffectReasonError(f"cannot read {role} {path}: {exc.strerror or exc}") from None
-    if path.suffix.lower() in {".jsonl", ".json", ".ndjson"}:
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError:
-                raise AffectReasonError(f"{role} {path} line {number} is not JSON") from None
-            if not isinstance(row, dict):
-                raise AffectReasonError(f"{role} {path} line {number} is not a JSON object")
-            rows.append(row)
-    elif path.suffix.lower() in {".csv", ".tsv"}:
-        rows = list(
-            csv.DictReader(text.splitlines(), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AffectReasonError(
+            f"cannot read {role} {path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+    binary = _BINARY_RE.search(text)
+    if binary:
+        raise AffectReasonError(
+            f"cannot read {role} {path}: binary data, not text (byte 0x{ord(binary.group()):02x})"
         )
+    return text
+
+
+def _json_rows(text: str, path: Path, role: str) -> list[Any]:
+    """JSONL, or (for `.json`) one JSON list of objects as `describe --out x.json` writes it."""
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except (ValueError, RecursionError):
+            raise AffectReasonError(f"{role} {path} is not a JSON list") from None
+        for number, row in enumerate(rows, 1):
+            if not isinstance(row, dict):
+                raise AffectReasonError(f"{role} {path} item {number} is not a JSON object")
+        return rows
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            raise AffectReasonError(f"{role} {path} line {number} is not JSON") from None
+        if not isinstance(row, dict):
+            raise AffectReasonError(f"{role} {path} line {number} is not a JSON object")
+        rows.append(row)
+    return rows
+
+
+def _npz_rows(path: Path, role: str, ids: Collection[str] | None) -> list[dict[str, Any]]:
+    """A released `label*.npz` (split -> name -> {emo, val}) as rows: the split that holds the prediction ids."""
+    import zipfile
+
+    import numpy as np
+
+    from affectreason.bench.adapters import load_label_corpus
+
+    try:
+        with np.load(path, allow_pickle=False) as data:  # lists the splits without unpickling anything
+            splits = list(data.files)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise AffectReasonError(
+            f"cannot read {role} {path}: not a .npz label file ({exc})".splitlines()[0]
+        ) from None
+    if not splits:
+        raise AffectReasonError(f"{role} {path} holds no splits")
+    corpora = {split: load_label_corpus(path, split) for split in splits}
+    wanted = set(ids or ())
+    split = max(splits, key=lambda s: (len(wanted & corpora[s].keys()), s.startswith("test")))
+    return [{"name": name, **entry} for name, entry in corpora[split].items()]
+
+
+def read_records(
+    path: str | Path, role: str = "file", ids: Collection[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """id -> row from a CSV (header row), JSONL, a JSON list, or a released `label*.npz` (the split holding
+    `ids`); one-line errors for unreadable files and bad rows."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        rows = _npz_rows(path, role, ids)
+    elif suffix in {".jsonl", ".json", ".ndjson"}:
+        rows = _json_rows(_read_text(path, role), path, role)
+    elif suffix in {".csv", ".tsv"}:
+        text = _read_text(path, role)
+        try:
+            rows = list(csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ","))
+        except csv.Error as exc:
+            raise AffectReasonError(f"cannot read {role} {path}: {exc}") from None
     else:
-        raise AffectReasonError(f"{role} {path}: expected a .csv or .jsonl file")
+        raise AffectReasonError(f"{role} {path}: expected a .csv, .jsonl, .json or label .npz file")
     records: dict[str, dict[str, Any]] = {}
     for number, row in enumerate(rows, 1):
         key = next((f for f in _ID_FIELDS if row.get(f) not in (None, "")), None)
@@ -77,6 +140,11 @@ def _labels(row: Any, role: str, sample_id: str, extractor: Extractor | None = N
     from affectreason.taxonomy import extract_labels
 
     name, value = _field(row, _LABEL_FIELDS)
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise AffectReasonError(
+            f"{role} {sample_id!r} has the label index {value}, not a label name (MELD and IEMOCAP release "
+            "indices into their label space: score those with `affectreason bench`)"
+        )
     if name is not None:
         return value
     name, value = _field(row, _TEXT_FIELDS)
@@ -90,6 +158,11 @@ def _labels(row: Any, role: str, sample_id: str, extractor: Extractor | None = N
 
 
 def _text_record(row: Any, role: str, sample_id: str) -> dict[str, Any]:
+    """The explanation text, labels and, for rows with `visual_cues`/`acoustic_cues`/`lexical_cues` (what
+    `describe` and `bench` write), the cues from those fields; otherwise cues come from the text."""
+    from affectreason.metrics import cue_phrases
+    from affectreason.rationale import Rationale
+
     if not isinstance(row, dict):
         return {"text": str(row)}
     _, text = _field(row, _TEXT_FIELDS)
@@ -98,7 +171,11 @@ def _text_record(row: Any, role: str, sample_id: str) -> dict[str, Any]:
         raise AffectReasonError(
             f"{role} {sample_id!r} has no explanation (fields: {', '.join(_TEXT_FIELDS)})"
         )
-    return {"text": "" if text is None else str(text), "emotions": emotions}
+    record = {"text": "" if text is None else str(text), "emotions": emotions}
+    if any(isinstance(row.get(f), list) and row[f] for f in _CUE_FIELDS):
+        rationale = Rationale(**{f: [str(c) for c in row.get(f) or []] for f in _CUE_FIELDS})
+        record["cues"] = cue_phrases(rationale)
+    return record
 
 
 def _valence(row: Any, sample_id: str) -> float:
@@ -112,10 +189,21 @@ def _valence(row: Any, sample_id: str) -> float:
 
 
 def _sentiment(row: Any, sample_id: str, extractor: Extractor | None = None) -> Any:
-    name, value = _field(row, _SENTIMENT_FIELDS)
-    if name is not None:
+    """A prediction's sentiment: a `sentiment` string, else its emotion labels (or labels in its text), else
+    the sign of a numeric `valence`; None when it has none of these."""
+    if not isinstance(row, dict):
+        return row
+    if row.get("sentiment") is not None:
+        return row["sentiment"]
+    name, value = _field(row, _LABEL_FIELDS)
+    if name is not None and value not in ([], ""):
         return value
-    return _labels(row, "prediction", sample_id, extractor)
+    valence = row.get("valence")
+    if isinstance(valence, (int, float)) and not isinstance(valence, bool) and math.isfinite(valence):
+        return "positive" if valence > 0 else "negative" if valence < 0 else "neutral"
+    if name is None and _field(row, _TEXT_FIELDS)[0] is not None:
+        return _labels(row, "prediction", sample_id, extractor)
+    return value
 
 
 def score_records(
@@ -223,8 +311,12 @@ def score_files(
     extractor: Extractor | None = None,
 ) -> dict:
     """Read REF and PRED files and score them (the library function behind `affectreason score`)."""
-    refs = read_records(ref_path, "reference")
-    preds = read_records(pred_path, "prediction")
+    if Path(ref_path).suffix.lower() == ".npz":  # the split to score is the one holding the predictions
+        preds = read_records(pred_path, "prediction")
+        refs = read_records(ref_path, "reference", ids=preds)
+    else:
+        refs = read_records(ref_path, "reference")
+        preds = read_records(pred_path, "prediction")
     return score_records(
         task, refs, preds, protocol=protocol, wheel_dir=wheel_dir, semantic=semantic, extractor=extractor
     )
@@ -280,6 +372,13 @@ def render_table(task: str, result: dict) -> str:
     if "weighted_f1" in result:
         lines.append(f"{'weighted_f1':<22}{_fmt(result['weighted_f1']):>9}")
         lines.append(f"{'accuracy':<22}{_fmt(result['accuracy']):>9}")
+        if result.get("failed"):
+            how = (
+                "as negative (the reference's reading)"
+                if result["failed_counted_as"] == "negative"
+                else "wrong"
+            )
+            lines.append(f"{result['failed']} failed predictions counted {how}")
     if "recognition" in result:
         lines.append(f"{'recognition':<22}{_fmt(result['recognition']):>9}")
         if "f1" in result:

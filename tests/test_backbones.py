@@ -114,7 +114,7 @@ def test_lora_targets_only_the_language_model(tiny_checkpoints):
         backbone = load_backbone(str(path), device="cpu")
         towers = tuple(backbone.tower_paths.values())
         config = LoraConfig(
-            r=2, target_modules=backbone.lora_target_modules, exclude_modules=backbone.lora_exclude_modules
+            r=2, target_modules=backbone.lora_target_modules, exclude_modules=backbone.lora_exclude_modules()
         )
         model = get_peft_model(backbone.model, config)
         adapted = [n for n, _ in model.named_modules() if n.endswith("lora_A")]
@@ -131,7 +131,7 @@ def _save_lora(path, out, seed=0):
     config = LoraConfig(
         r=2,
         target_modules=backbone.lora_target_modules,
-        exclude_modules=backbone.lora_exclude_modules,
+        exclude_modules=backbone.lora_exclude_modules(),
         init_lora_weights=False,
     )
     get_peft_model(backbone.model, config).save_pretrained(out)

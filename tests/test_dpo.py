@@ -30,7 +30,7 @@ def test_dpo_cli(family_fixture, request, tmp_path):
     pairs = write_pairs(tmp_path / "data")
     out = tmp_path / "run"
     recipe = write_recipe(tmp_path / "dpo.yaml", "dpo", model, pairs, out, beta=0.1)
-    assert main(["train", "dpo", str(recipe), "train.per_device_train_batch_size=2"]) == 0
+    assert main(["train", "dpo", str(recipe), "per_device_train_batch_size=2"]) == 0
     assert (out / "adapter_config.json").is_file()
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["global_step"] == 2
@@ -73,3 +73,23 @@ def test_pairs_file_errors_are_one_line(tmp_path, capsys):
         read_pairs(bad)
     with pytest.raises(AffectReasonError, match="no pairs file"):
         read_pairs(tmp_path / "none.jsonl")
+
+
+@pytest.mark.parametrize("family_fixture", ["tiny_qwen2_5_omni", "tiny_llava"])
+def test_dpo_batch_labels_one_end_of_turn(family_fixture, request, tmp_path):
+    """trl's dataset preparation must not add a second end-of-turn to what the collator labels."""
+    from affectreason.train.config import load_recipe
+    from affectreason.train.dpo import build_dpo_trainer
+
+    model = request.getfixturevalue(family_fixture)
+    pairs = write_pairs(tmp_path / "data", count=2)
+    recipe = load_recipe(str(write_recipe(tmp_path / "dpo.yaml", "dpo", model, pairs, tmp_path / "o")), [])
+    trainer, backbone, _ = build_dpo_trainer(recipe)
+    batch = next(iter(trainer.get_train_dataloader()))
+    eos = backbone.tokenizer.eos_token_id
+    responses = [json.loads(line) for line in pairs.read_text().splitlines()]
+    texts = [r["chosen"] for r in responses] + [r["rejected"] for r in responses]
+    for ids, mask, text in zip(batch["input_ids"], batch["completion_mask"], texts, strict=True):
+        completion = ids[mask.bool()].tolist()
+        assert completion.count(eos) == 1 and completion[-1] == eos
+        assert backbone.tokenizer.decode(completion[:-1]).strip() == text.strip()

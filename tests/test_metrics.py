@@ -165,7 +165,14 @@ def test_default_sentiment_reads_case_and_emotions():
     refs = {"a": 2.0, "b": -1.0, "c": 0.0, "d": 1.0}
     preds = {"a": "Positive", "b": ["angry", "sad"], "c": "negative", "d": "[happy, excited]"}
     result = score_sentiment(refs, preds, semantic=False)
-    assert result == {"weighted_f1": 1.0, "accuracy": 1.0, "n": 3, "protocol": "affectreason"}
+    assert result == {
+        "weighted_f1": 1.0,
+        "accuracy": 1.0,
+        "n": 3,
+        "failed": 0,
+        "failed_counted_as": "wrong",
+        "protocol": "affectreason",
+    }
     assert weighted_f1([], []) == 0.0
 
 

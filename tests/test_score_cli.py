@@ -81,7 +81,15 @@ def test_discrete_sentiment_emer(tmp_path, capsys):
     result = _json(
         capsys, ["score", "--task", "sentiment", "--ref", str(sref), "--pred", str(spred), "--json"]
     )
-    assert result == {"weighted_f1": 1.0, "accuracy": 1.0, "n": 2, "protocol": "affectreason", "missing": []}
+    assert result == {
+        "weighted_f1": 1.0,
+        "accuracy": 1.0,
+        "n": 2,
+        "failed": 0,
+        "failed_counted_as": "wrong",
+        "protocol": "affectreason",
+        "missing": [],
+    }
 
     eref, epred = tmp_path / "eref.jsonl", tmp_path / "epred.jsonl"
     eref.write_text(

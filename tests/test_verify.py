@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_grpo import GRPO_SECTION, write_labels, write_recipe
+from test_grpo import GRPO_FIELDS, write_labels, write_recipe
 
 from affectreason import synth
 from affectreason.cli import main
@@ -201,8 +201,12 @@ def test_cue_faithfulness_reward_on_grpo_rows(quiet_low_clip, tmp_path):
 def test_cue_faithfulness_reward_through_grpo_cli(tiny_qwen2_5_omni, tmp_path):
     labels = write_labels(tmp_path / "data", count=2)
     out = tmp_path / "run"
-    section = {**GRPO_SECTION, "rewards": ["format", "cue_faithfulness"], "reward_weights": [1.0, 1.0]}
-    recipe = write_recipe(tmp_path / "grpo.yaml", "grpo", tiny_qwen2_5_omni, labels, out, **section)
+    fields = {
+        **GRPO_FIELDS,
+        "rewards": {"funcs": ["format", "cue_faithfulness"]},
+        "reward_weights": [1.0, 1.0],
+    }
+    recipe = write_recipe(tmp_path / "grpo.yaml", "grpo", tiny_qwen2_5_omni, labels, out, **fields)
     assert (
         main(
             [
@@ -210,7 +214,7 @@ def test_cue_faithfulness_reward_through_grpo_cli(tiny_qwen2_5_omni, tmp_path):
                 "grpo",
                 str(recipe),
                 "max_steps=1",
-                "grpo.num_generations=2",
+                "num_generations=2",
                 "per_device_train_batch_size=2",
             ]
         )

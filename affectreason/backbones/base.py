@@ -12,7 +12,7 @@ import importlib
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -72,6 +72,8 @@ class Backbone(ABC):
     model_class: ClassVar[str]  # the transformers class that loads the weights
     # Where the towers live, from the start of the module name (bitsandbytes skip list, tower lookup).
     tower_paths: ClassVar[dict[str, str]]
+    # MoE experts stored as fused 3-D parameters, which bitsandbytes (nn.Linear only) leaves in full precision.
+    fused_experts: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -173,21 +175,28 @@ class Backbone(ABC):
             raise AffectReasonError("build_inputs needs at least one request")
         if responses is not None and len(responses) != len(requests):
             raise AffectReasonError(f"got {len(responses)} responses for {len(requests)} requests")
-        media = self.align_batch([self.media(r) for r in requests])
-        texts = [
-            self.processor.apply_chat_template(
-                [{"role": "user", "content": m.parts}], tokenize=False, add_generation_prompt=True
-            )
-            for m in media
-        ]
         if responses is None:
-            return self.process(texts, media, padding_side="left")
+            return self.collate(self.prompt_features(requests), "left")
+        media = self.align_batch([self.media(r) for r in requests])
+        texts = [self._chat_text(m) for m in media]
         eos = self.tokenizer.eos_token
         batch = self.process(
             [t + r + eos for t, r in zip(texts, responses, strict=True)], media, padding_side="right"
         )
         batch["labels"] = self._labels(batch, texts, responses)
         return batch
+
+    def prompt_features(self, requests: list[Request]) -> list[BatchFeature]:
+        """Each request's generation-prompt inputs on its own, media layouts aligned across all of them.
+
+        Any subset of the result collates into a valid batch, so a trainer may regroup the rows freely.
+        """
+        media = self.align_batch([self.media(r) for r in requests])
+        return [self.process_one(self._chat_text(m), m) for m in media]
+
+    def _chat_text(self, media: Media) -> str:
+        messages = [{"role": "user", "content": media.parts}]
+        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def to_model(self, batch: BatchFeature) -> BatchFeature:
         """The batch on the model's device, floating tensors (pixels, audio features) in the model's dtype."""
@@ -262,15 +271,16 @@ class Backbone(ABC):
     def placeholder_token_names(self) -> tuple[str, ...]:
         return ("image_token", "video_token", "audio_token")
 
-    @property
-    def lora_exclude_modules(self) -> str:
-        """A regex of the towers for peft's `exclude_modules`: pass it with `lora_target_modules`.
+    def lora_exclude_modules(self, towers: Collection[str] | None = None) -> str | None:
+        """A regex of the towers (all, or those named) for peft's `exclude_modules`, beside `lora_target_modules`.
 
         peft rewrites a regex `target_modules` into bare leaf names for MoE models (Qwen3-Omni), which would
-        reach the towers' `q_proj`/`k_proj`; the exclusion keeps LoRA on the language model regardless.
+        reach the towers' `q_proj`/`k_proj`; the exclusion keeps LoRA off the frozen towers regardless.
         """
-        towers = "|".join(re.escape(path) for path in self.tower_paths.values())
-        return rf"(?:.*\.)?(?:{towers})\..*"
+        paths = [path for name, path in self.tower_paths.items() if towers is None or name in towers]
+        if not paths:
+            return None
+        return rf"(?:.*\.)?(?:{'|'.join(re.escape(path) for path in paths)})\..*"
 
     def tower_modules(self) -> dict[str, torch.nn.Module]:
         """The encoders feeding the language model, by modality (tests hook them to count calls)."""
@@ -292,7 +302,14 @@ class Backbone(ABC):
         return out
 
     def vllm_processor_kwargs(self, media: Media) -> dict[str, Any]:
-        return {"fps": media.fps} if media.fps is not None else {}
+        """The HF path's video kwargs (frame rate, no resampling, the clip's own size), so vLLM sees the same frames.
+
+        `cap_pixels_per_frame` is left out: the transformers vLLM pins may not know it.
+        """
+        if media.frames is None:
+            return {}
+        kwargs = self.video_kwargs(media.frames, media.fps)
+        return {key: kwargs[key] for key in ("fps", "do_sample_frames", "size")}
 
 
 def _pad_tokens(ids: torch.Tensor, length: int, fill: int, side: str) -> torch.Tensor:

@@ -32,6 +32,10 @@ class LlavaNextVideoBackbone(Backbone):
             kwargs["videos_kwargs"] = {"do_sample_frames": False}
         return self.processor(text=[text], **kwargs)
 
+    def vllm_processor_kwargs(self, media: Media) -> dict[str, Any]:
+        """The HF path's video kwargs: the loader's frames as they are (the processor fixes the size)."""
+        return {} if media.frames is None else {"do_sample_frames": False}
+
     def collate(self, samples: list[BatchFeature], padding_side: str) -> BatchFeature:
         counts = {s["pixel_values_videos"].shape[1] for s in samples if "pixel_values_videos" in s}
         if len(counts) > 1:

@@ -72,9 +72,15 @@ class OmniBackbone(Backbone):
         return batch
 
     def collate(self, samples: list[BatchFeature], padding_side: str) -> BatchFeature:
-        flags = {bool(s.pop("use_audio_in_video", False)) for s in samples}  # absent once collated
-        batch = super().collate(samples, padding_side)
-        if True in flags:
+        """One padded batch; the samples are left as they are (a trainer may collate them again)."""
+        flags = [bool(s.get("use_audio_in_video", False)) for s in samples]
+        if any(flags) and any("video_grid_thw" in s and not f for s, f in zip(samples, flags, strict=True)):
+            raise AffectReasonError(
+                "a silent video cannot share a batch with audio-in-video clips unless align_batch gave it a track"
+            )
+        rest = [{k: v for k, v in s.items() if k != "use_audio_in_video"} for s in samples]
+        batch = super().collate(rest, padding_side)
+        if any(flags):
             batch["use_audio_in_video"] = True  # align_batch made the layout uniform
         return batch
 

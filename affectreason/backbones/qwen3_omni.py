@@ -2,6 +2,8 @@
 
 LoRA: the MoE experts are fused 3-D parameters that `target_modules` cannot reach, so the regex adapts the
 language model's attention projections; peft's `target_parameters` can add the experts when needed.
+The same fused experts are why 4-/8-bit loading is refused: bitsandbytes quantises `nn.Linear` only, so the
+experts (~29 B of the 30B-A3B's parameters) would stay in bf16 and "QLoRA" would save almost nothing.
 """
 
 from __future__ import annotations
@@ -19,5 +21,6 @@ class Qwen3OmniBackbone(OmniBackbone):
     lora_target_modules: ClassVar[str] = LANGUAGE_MODEL_ATTENTION
     model_class: ClassVar[str] = "Qwen3OmniMoeThinkerForConditionalGeneration"
     thinker_of: ClassVar[str] = "qwen3_omni_moe"
+    fused_experts: ClassVar[bool] = True
     # Audio features are padded to the longest clip in each sample's own call; batches pad them again.
     pad_keys: ClassVar[frozenset[str]] = frozenset({"input_features", "feature_attention_mask"})

@@ -26,13 +26,11 @@ def _dig(result: dict[str, Any], path: str, dataset: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _prediction(task: str, record: dict[str, Any]) -> dict[str, Any]:
-    """What the score library reads from one prediction record: the emotions, and for EMER the full text."""
-    pred: dict[str, Any] = {"emotions": record.get("emotions") or []}
-    if task in ("emer", "choice", "multilabel", "reason"):
-        pred["text"] = record.get("raw") or ""
-    if task == "reason":
-        pred["reasoning"] = record.get("reasoning") or ""
+def _prediction(record: dict[str, Any]) -> dict[str, Any]:
+    """What the score library reads from one prediction record: the record as written (emotions, structured
+    cues, raw text, valence), without the reference."""
+    pred = {k: v for k, v in record.items() if k != "reference"}
+    pred["emotions"] = pred.get("emotions") or []
     return pred
 
 
@@ -55,7 +53,7 @@ def score_dataset(
     from affectreason.scoring import score_records
 
     refs = {r["id"]: r["reference"] for r in records}
-    preds = {r["id"]: _prediction(spec.task, r) for r in records}
+    preds = {r["id"]: _prediction(r) for r in records}
     scores = {DEFAULT_PROTOCOL: score_records(spec.task, refs, preds, protocol=DEFAULT_PROTOCOL)}
     if protocol != DEFAULT_PROTOCOL:
         scores[protocol] = score_records(spec.task, refs, preds, protocol=protocol, wheel_dir=wheel_dir)

@@ -23,9 +23,11 @@ def ls() -> None:
 @recipes_app.command("show")
 def show(
     name: str = typer.Argument(..., help="A packaged recipe name or a recipe file."),
-    overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. train.learning_rate=2e-4."),
+    overrides: list[str] = typer.Argument(
+        None, help="key=value overrides, e.g. learning_rate=2e-4 data.frames=8."
+    ),
 ) -> None:
-    """Print the fully resolved recipe (every key, defaults filled in, overrides applied)."""
+    """Print the fully resolved recipe: our sections, then every field of trl's config (defaults filled in)."""
     from affectreason.train.config import load_recipe, recipe_to_yaml
 
     typer.echo(recipe_to_yaml(load_recipe(name, overrides or [])), nl=False)
@@ -55,10 +57,19 @@ def validate(
     path: str = typer.Argument(..., help="A recipe file or packaged name."),
     overrides: list[str] = typer.Argument(None, help="key=value overrides to check as well."),
 ) -> None:
-    """Check every key and value type of a recipe; an unknown key names the nearest valid one."""
-    from affectreason.train.config import load_recipe
+    """Check every key and value of a recipe without loading a model; prints every problem, one per line.
 
-    recipe = load_recipe(path, overrides or [])
+    Value problems (NaN, zero or negative counts, unknown rewards, missing data files, loggers that are not
+    installed) are found before trl is imported; key and type checks against trl's config follow.
+    """
+    from affectreason.train.config import RecipeError, load_recipe
+
+    try:
+        recipe = load_recipe(path, overrides or [])
+    except RecipeError as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"ok: {path} (method {recipe.method}, model {recipe.model.name_or_path})")
 
 

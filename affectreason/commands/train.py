@@ -8,29 +8,35 @@ import typer
 train_app = typer.Typer(no_args_is_help=True, help="Fine-tune a backbone from a recipe (LoRA / QLoRA).")
 
 
+def load_for(method: str, recipe: str, overrides: list[str] | None):
+    """The recipe, checked in full (before any model loads) and refused when it is another method's."""
+    from affectreason.errors import AffectReasonError
+    from affectreason.train.config import load_recipe
+
+    loaded = load_recipe(recipe, overrides or [])
+    if loaded.method != method:
+        raise AffectReasonError(
+            f"{recipe} is a '{loaded.method}' recipe; use `affectreason train {loaded.method}`"
+        )
+    return loaded
+
+
 @train_app.command("sft")
 def sft(
     recipe: str = typer.Argument(..., help="A recipe file or packaged name, e.g. qwen2_5_omni_7b/sft_lora."),
     overrides: list[str] = typer.Argument(
-        None, help="key=value overrides, e.g. data.path=captions.csv output_dir=runs/sft1."
+        None,
+        help="key=value overrides: trl's own fields (learning_rate=2e-4) or ours (data.path=captions.csv).",
     ),
 ) -> None:
     """Supervised fine-tuning on captions: LoRA on the language model, one GPU or many (accelerate launch).
 
-    Writes the adapter, processor, model card and run manifest to `train.output_dir`; resume with
-    `train.resume_from_checkpoint=auto`.
+    Every field of trl's SFTConfig can be set in the recipe or as an override. Writes the adapter, processor,
+    model card and run manifest to `output_dir`; resume with `resume_from_checkpoint=auto`.
     """
-    from affectreason.train.config import SFTRecipe, load_recipe
     from affectreason.train.sft import run_sft
 
-    loaded = load_recipe(recipe, overrides or [])
-    if not isinstance(loaded, SFTRecipe):
-        from affectreason.errors import AffectReasonError
-
-        raise AffectReasonError(
-            f"{recipe} is a '{loaded.method}' recipe; use `affectreason train {loaded.method}`"
-        )
-    out = run_sft(loaded)
+    out = run_sft(load_for("sft", recipe, overrides))
     typer.echo(f"adapter written to {out}")
 
 

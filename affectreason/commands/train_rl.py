@@ -7,19 +7,7 @@ from pathlib import Path
 import typer
 
 from affectreason.commands.data import data_app
-from affectreason.commands.train import train_app
-
-
-def _load(recipe: str, overrides: list[str] | None, method: str):
-    from affectreason.errors import AffectReasonError
-    from affectreason.train.config import load_recipe
-
-    loaded = load_recipe(recipe, overrides or [])
-    if loaded.method != method:
-        raise AffectReasonError(
-            f"{recipe} is a '{loaded.method}' recipe; use `affectreason train {loaded.method}`"
-        )
-    return loaded
+from affectreason.commands.train import load_for, train_app
 
 
 @train_app.command("grpo")
@@ -34,11 +22,12 @@ def grpo(
     """GRPO with emotion-wheel rewards: every rollout and log-prob pass sees the clip's video and audio.
 
     Rows need `video` and reference `emotions` (or a caption they can be read from). Writes the adapter,
-    model card (with reward curves), manifest and `reward_curves.json` to `train.output_dir`.
+    model card (with reward curves), manifest and `reward_curves.json` to `output_dir`. Every field of
+    trl's GRPOConfig can be set in the recipe.
     """
     from affectreason.train.grpo import train_grpo
 
-    out = train_grpo(_load(recipe, overrides, "grpo"))
+    out = train_grpo(load_for("grpo", recipe, overrides))
     typer.echo(f"adapter written to {out}")
 
 
@@ -50,7 +39,7 @@ def dpo(
     """DPO on preference pairs (`video`, `chosen`, `rejected`), e.g. from `affectreason data pairs`."""
     from affectreason.train.dpo import train_dpo
 
-    out = train_dpo(_load(recipe, overrides, "dpo"))
+    out = train_dpo(load_for("dpo", recipe, overrides))
     typer.echo(f"adapter written to {out}")
 
 

@@ -1,5 +1,6 @@
 """Metrics, pure functions without torch: per-sample forms for rewards (floats in [0, 1], never NaN) and corpus
-forms for benchmarks, sharing code. sentence-transformers is imported only by the semantic parts.
+forms for benchmarks, sharing code. Sentence embeddings (cue matching, the taxonomy's semantic fallback) come from
+a numpy MiniLM (`metrics.minilm`), loaded only when needed.
 
 Per sample: `ew_f1`, `ew_precision_recall`, `hit`, `valence_agreement`, `cue_f1`.
 Corpus: `score_ov`, `score_discrete`, `score_sentiment`, `score_emer`, `score_cues`, `calibration`,

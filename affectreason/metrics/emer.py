@@ -21,8 +21,9 @@ def score_emer(
     threshold: float = MATCH_THRESHOLD,
     semantic: bool = True,
 ) -> dict:
-    """`refs`/`preds`: id -> {"text": explanation, "emotions": optional label list}. Labels come from `emotions`
-    when given, else from the text (`extract_labels`); missing predictions count as empty."""
+    """`refs`/`preds`: id -> {"text": explanation, "emotions": optional label list, "cues": optional cue
+    phrases per modality}. Labels come from `emotions` when given, else from the text (`extract_labels`); cues
+    from `cues` when given, else from the text (`cue_phrases`); missing predictions count as empty."""
 
     def labels(record: dict | None) -> list[str]:
         record = record or {}
@@ -37,10 +38,12 @@ def score_emer(
         wheel_dir=wheel_dir,
         semantic=semantic,
     )
-    pairs = [
-        (cue_phrases(r.get("text") or ""), cue_phrases((preds.get(i) or {}).get("text") or ""))
-        for i, r in refs.items()
-    ]
+
+    def cues(record: dict | None) -> dict[str, list[str]]:
+        record = record or {}
+        return record.get("cues") or cue_phrases(record.get("text") or "")
+
+    pairs = [(cues(r), cues(preds.get(i))) for i, r in refs.items()]
     result["cues"] = score_cues(pairs, embedder=embedder, threshold=threshold)
     return result
 

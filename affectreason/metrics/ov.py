@@ -15,6 +15,7 @@ import numpy as np
 
 from affectreason.errors import AffectReasonError
 from affectreason.metrics.sets import f_score, set_precision_recall, wheel_sets
+from affectreason.taxonomy.lexicon import read_many
 from affectreason.taxonomy.ovmer import COLUMNS, WHEELS, OvmerTables, load_ovmer, string_to_list
 
 PROTOCOLS = ("affectreason", "mer-unibench")
@@ -160,6 +161,7 @@ def _score_ov_parity(refs: Values, preds: Values, tables: OvmerTables) -> dict:
 
 
 def _score_ov_default(refs: Values, preds: Values, wheel: str, semantic: bool) -> dict:
+    read_many([*refs.values(), *preds.values()], wheel, semantic)
     unmapped: set[str] = set()
     negated: set[str] = set()
     names = {3: "word", 2: f"{wheel}_level2", 1: f"{wheel}_level1"}

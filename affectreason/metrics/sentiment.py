@@ -7,9 +7,11 @@ import numpy as np
 
 from affectreason.errors import AffectReasonError
 from affectreason.metrics.ov import check_protocol
-from affectreason.taxonomy import sentiment_of
+from affectreason.taxonomy import normalise_labels, sentiment_of
+from affectreason.taxonomy.lexicon import read_many
 
 _SIGN = {"positive": 1, "negative": -1}
+_WRONG = -1  # the class of a failed prediction in the default protocol: matches no reference class
 
 
 def weighted_f1(y_true: list[int], y_pred: list[int]) -> float:
@@ -29,11 +31,16 @@ def weighted_f1(y_true: list[int], y_pred: list[int]) -> float:
     return total / len(true)
 
 
-def _pred_sign(value: str | list[str] | None, parity: bool, semantic: bool) -> int:
+def _pred_sign(value: str | list[str] | None, parity: bool, semantic: bool) -> int | None:
+    """+1 / -1 / 0 (neutral) for a prediction, None when it carries no readable sentiment (empty, unparsed or
+    no label maps onto the wheel)."""
     if parity and isinstance(value, str):
-        return _SIGN.get(
-            value, 0
-        )  # reference: exactly 'positive' / 'negative', anything else (even 'Positive') 0
+        # reference: exactly 'positive' / 'negative', anything else (even 'Positive') 0
+        return _SIGN.get(value, 0) if value.strip() else None
+    if isinstance(value, str) and value.strip().lower() in {"positive", "negative", "neutral"}:
+        return _SIGN.get(value.strip().lower(), 0)
+    if not normalise_labels(value or [], semantic=semantic):
+        return None
     return _SIGN.get(sentiment_of(value or [], semantic=semantic), 0)
 
 
@@ -46,10 +53,16 @@ def score_sentiment(
 ) -> dict:
     """Binary sentiment (gt > 0 vs pred > 0) weighted F1 and accuracy. `preds` hold `positive`/`negative`/
     `neutral` strings or emotion lists. Parity maps strings exactly as the reference; the default protocol reads
-    them case-insensitively and maps emotion words through family valence."""
+    them case-insensitively and maps emotion words through family valence.
+
+    A failed prediction (empty, unparsed, nothing that maps) is wrong for every class in the default protocol;
+    the parity protocol counts it as negative, as the reference does. `failed` counts them and
+    `failed_counted_as` says which reading was used."""
     check_protocol(protocol, wheel_dir, need_wheels=False)
     parity = protocol == "mer-unibench"
+    read_many([p for p in preds.values() if not isinstance(p, str)], semantic=semantic)
     y_true, y_pred = [], []
+    failed = 0
     for sample_id, ref in refs.items():
         try:
             value = float(ref)
@@ -57,12 +70,19 @@ def score_sentiment(
             raise AffectReasonError(f"reference valence for {sample_id!r} is not a number: {ref!r}") from None
         if value == 0:
             continue
+        sign = _pred_sign(preds.get(sample_id), parity, semantic)
+        failed += sign is None
         y_true.append(int(value > 0))
-        y_pred.append(int(_pred_sign(preds.get(sample_id), parity, semantic) > 0))
+        if sign is None and not parity:
+            y_pred.append(_WRONG)
+        else:
+            y_pred.append(int((sign or 0) > 0))
     accuracy = float(np.mean(np.asarray(y_true) == np.asarray(y_pred))) if y_true else 0.0
     return {
         "weighted_f1": weighted_f1(y_true, y_pred),
         "accuracy": accuracy,
         "n": len(y_true),
+        "failed": failed,
+        "failed_counted_as": "negative" if parity else "wrong",
         "protocol": protocol,
     }

@@ -1,6 +1,6 @@
 """Emotion taxonomy: the default levelled wheel, label normalisation, families, valence/arousal, label extraction.
 
-Public API (light: no torch; sentence-transformers only for the semantic fallback of unknown words):
+Public API (light: no torch; a numpy sentence embedder only for the semantic fallback of unknown words):
 `normalise_labels`, `family_of`, `families`, `sentiment_of`, `valence_of`, `arousal_of`, `extract_labels`.
 The published OV-MER wheel files (parity protocol) are read by `affectreason.taxonomy.ovmer`.
 """

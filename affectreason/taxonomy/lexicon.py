@@ -9,8 +9,13 @@ from functools import lru_cache
 
 from affectreason.taxonomy.wheel import Wheel, load_wheel
 
-# Cosine similarity (all-MiniLM-L6-v2) above which an out-of-lexicon word takes its nearest lexicon form.
-SEMANTIC_THRESHOLD = 0.62
+# An out-of-lexicon word is placed when its best family's score (mean cosine of the family's 5 nearest exemplars,
+# all-MiniLM-L6-v2; see taxonomy.semantic) reaches SEMANTIC_THRESHOLD and beats the runner-up family by
+# SEMANTIC_MARGIN. Chosen on the even rows of eval/oov_emotion_words.csv (the most coverage at precision >= 0.8).
+SEMANTIC_THRESHOLD = 0.54
+SEMANTIC_MARGIN = 0.02
+# Bump when the reading rules below change: readings of unknown labels are cached on disk under this version.
+_RULES_VERSION = 1
 
 _LIST_SPLIT_RE = re.compile(r"\s*(?:[,;/|\n]|\s&\s|\band\b|\bor\b)\s*")
 _PUNCT_RE = re.compile(r"[^\w\s'\-]+")
@@ -121,6 +126,16 @@ def _is_antonym_form(wheel: Wheel, phrase: str) -> bool:
     return False
 
 
+def _cache_tag(semantic: bool) -> str:
+    rules = f"semantic {SEMANTIC_THRESHOLD} {SEMANTIC_MARGIN}" if semantic else "lexicon only"
+    return f"rules {_RULES_VERSION}, {rules}"
+
+
+def _fallback_phrase(key: str) -> str:
+    """What the embedding fallback embeds for a label key: the key without modifier words."""
+    return " ".join(t for t in key.split() if t not in _MODIFIERS) or key
+
+
 @lru_cache(maxsize=65536)
 def _match_key(key: str, wheel_name: str, semantic: bool) -> tuple[str | None, str, float | None]:
     wheel = load_wheel(wheel_name)
@@ -132,6 +147,21 @@ def _match_key(key: str, wheel_name: str, semantic: bool) -> tuple[str | None, s
     tokens = key.split()
     if any(t in _NEGATORS or t.endswith("n't") for t in tokens):
         return None, "negated", None
+    from affectreason.taxonomy.semantic import recall_resolved, remember_resolved
+
+    tag = _cache_tag(semantic)
+    known = recall_resolved(wheel_name, tag, key)
+    if known is not None:
+        return known[0], known[1], known[2]
+    result = _read_unknown(wheel, key, tokens, wheel_name, semantic)
+    remember_resolved(wheel_name, tag, key, list(result))
+    return result
+
+
+def _read_unknown(
+    wheel: Wheel, key: str, tokens: list[str], wheel_name: str, semantic: bool
+) -> tuple[str | None, str, float | None]:
+    """A label that is no surface form: derivations, modifiers, head words, then the semantic fallback."""
     word = _lookup_form(wheel, key)
     if word is not None:
         return word, "form", None
@@ -145,16 +175,17 @@ def _match_key(key: str, wheel_name: str, semantic: bool) -> tuple[str | None, s
             word = _lookup_form(wheel, token)
             if word is not None:
                 return word, "modifier", None
-    phrase = " ".join(content) or key
+    phrase = _fallback_phrase(key)
     if semantic and not _is_antonym_form(wheel, phrase):
         from affectreason.taxonomy.semantic import nearest_form
 
-        form, similarity = nearest_form(wheel_name, phrase)
-        if form is not None and similarity >= SEMANTIC_THRESHOLD:
+        form, similarity, margin = nearest_form(wheel_name, phrase)
+        if form is not None and similarity >= SEMANTIC_THRESHOLD and margin >= SEMANTIC_MARGIN:
             return wheel.forms[form], "semantic", similarity
     return None, "unmapped", None
 
 
+@lru_cache(maxsize=65536)
 def match_label(label: str, wheel: str = "default", semantic: bool = True) -> LabelMatch:
     """Read one label onto the wheel's emotion words (cached per label)."""
     key = clean_label(label)
@@ -166,4 +197,33 @@ def analyse_labels(
     labels: str | list[str] | None, wheel: str = "default", semantic: bool = True
 ) -> list[LabelMatch]:
     """Split and read every label; negated and unmapped labels are kept (flagged) so callers can count them."""
-    return [match_label(label, wheel, semantic) for label in split_labels(labels)]
+    key = labels if labels is None or isinstance(labels, str) else tuple(str(x) for x in labels)
+    return list(_analyse(key, wheel, semantic))
+
+
+@lru_cache(maxsize=65536)
+def _analyse(labels: str | tuple[str, ...] | None, wheel: str, semantic: bool) -> tuple[LabelMatch, ...]:
+    # scorers read each label list once per level and side: split and clean it once
+    return tuple(match_label(label, wheel, semantic) for label in split_labels(labels))
+
+
+def read_many(label_lists: list, wheel: str = "default", semantic: bool = True) -> None:
+    """Read the labels of many label lists ahead of scoring, embedding every label that needs the semantic
+    fallback in one batch (a corpus with hundreds of unknown words costs one batched pass, not one per word)."""
+    if semantic:
+        from affectreason.taxonomy.semantic import embed, recall_resolved
+
+        w, tag = load_wheel(wheel), _cache_tag(True)
+        keys = {clean_label(x) for labels in label_lists for x in split_labels(labels)}
+        pending = [
+            _fallback_phrase(k)
+            for k in sorted(keys)
+            if k not in w.forms
+            and _match_key(k, wheel, False)[1] == "unmapped"  # lexicon only: cheap, and cached
+            and recall_resolved(wheel, tag, k) is None
+            and not _is_antonym_form(w, _fallback_phrase(k))
+        ]
+        if pending:
+            embed(pending)  # fills the embedder's per-phrase cache
+    for labels in label_lists:
+        analyse_labels(labels, wheel, semantic)

@@ -89,7 +89,7 @@ class MultimodalCollator:
         media_ids = set(self.backbone.suppress_token_ids())
         if any(int(t) in media_ids for t in tail.flatten().tolist()):
             raise AffectReasonError(
-                f"sft.max_length={self.max_length} cuts into the media tokens of a {length}-token sample; "
+                f"max_length={self.max_length} cuts into the media tokens of a {length}-token sample; "
                 "raise it or lower data.frames / data.max_pixels"
             )
         for key in _SEQUENCE_KEYS:

@@ -1,4 +1,5 @@
-"""Caption datasets for fine-tuning: read CSV / JSONL / `datasets` folders, validate every row, build SFT targets.
+"""Caption datasets for fine-tuning: read CSV / JSONL / JSON / ShareGPT / `datasets` folders, validate every row,
+build SFT targets, and convert any of these layouts into our JSONL.
 
 A caption file has one row per clip with columns:
 
@@ -7,6 +8,11 @@ A caption file has one row per clip with columns:
 - `caption`: free text, and/or `emotions`: a list (JSONL) or a list string (`happy, surprised`, `["happy"]`).
 - optional `id`, `subtitle` (the transcript text, or a path to a .txt/.srt/.vtt file), `audio` (a separate
   audio track), `valence` (-1..1).
+
+The ShareGPT / `messages` layouts of LLaMA-Factory and ms-swift are read as well: a row with `messages` (or
+`conversations`) turns of `role`/`content` (or `from`/`value`), the clip in `videos` / `audios` lists (one clip
+per row), `<video>` / `<audio>` placeholders in the user text, and the last assistant turn as the caption.
+A `.json` file may hold a JSON array of rows instead of one row per line.
 
 Each row becomes an SFT target in the canonical response format (`affectreason.rationale`): a caption already
 in that format is kept; free text becomes the reasoning (its emotions are read from the `emotions` column,
@@ -19,6 +25,7 @@ import ast
 import csv
 import json
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -40,7 +47,13 @@ PROBLEM_KINDS = (
     "duplicate_id",
     "bad_labels",
     "bad_value",
+    "not_canonical",
+    "unmapped_label",
 )
+# Reported, but a row with only these still trains (an open-vocabulary label may be meant to be off the wheel).
+WARNING_KINDS = frozenset({"unmapped_label"})
+_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant"}
+_PLACEHOLDERS = {"video": "<video>", "audio": "<audio>"}
 _ALIASES = {"file_name": "video", "transcript": "subtitle", "emotion": "emotions", "labels": "emotions"}
 _MAX_LABEL_WORDS = 3
 _HAS_LETTER = re.compile(r"[^\W\d_]")
@@ -83,7 +96,12 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Problem]:
+        """The problems that stop a row from training (warnings excluded)."""
+        return [p for p in self.problems if p.kind not in WARNING_KINDS]
 
     def counts(self) -> dict[str, int]:
         counts = Counter(p.kind for p in self.problems)
@@ -99,7 +117,7 @@ class ValidationReport:
         return out
 
     def summary(self) -> str:
-        if self.ok:
+        if not self.problems:
             return f"{self.path}: {self.rows} rows, no problems"
         parts = ", ".join(f"{k}: {n}" for k, n in self.counts().items())
         return f"{self.path}: {len(self.problems)} problems in {self.rows} rows ({parts})"
@@ -195,6 +213,22 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                 yield row, ValueError(f"not JSON: {exc.msg}")
 
 
+def _read_json_array(path: Path) -> Iterator[tuple[int, Any]]:
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise AffectReasonError(f"{path}: not a JSON array of rows ({str(exc).splitlines()[0]})") from None
+    if not isinstance(rows, list):
+        raise AffectReasonError(f"{path}: expected a JSON array of rows")
+    yield from enumerate(rows, start=1)
+
+
+def _starts_with_bracket(path: Path) -> bool:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        head = handle.read(4096).lstrip("\ufeff \t\r\n")
+    return head.startswith("[")
+
+
 def _read_saved_dataset(path: Path) -> Iterator[tuple[int, Any]]:
     import datasets
 
@@ -225,11 +259,58 @@ def _records(path: Path) -> tuple[Iterator[tuple[int, Any]], Path]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _read_csv(path), path.parent
+    if suffix == ".json" and _starts_with_bracket(path):
+        return _read_json_array(path), path.parent
     if suffix in {".jsonl", ".json"}:
         return _read_jsonl(path), path.parent
     raise AffectReasonError(
-        f"{path}: unsupported caption file type {suffix or '(none)'}; use .csv, .jsonl or a folder"
+        f"{path}: unsupported caption file type {suffix or '(none)'}; use .csv, .jsonl, .json or a folder"
     )
+
+
+def _content_text(content: Any) -> str:
+    """A turn's text: a string, or the text parts of an OpenAI-style content list."""
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return _text(content)
+
+
+def _media_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _from_conversation(record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A ShareGPT / `messages` row as our flat columns, and its structural problems (all of them)."""
+    turns = record.get("messages", record.get("conversations"))
+    problems: list[str] = []
+    if not isinstance(turns, list) or not all(isinstance(t, dict) for t in turns):
+        return {}, ["messages / conversations must be a list of turns (objects)"]
+    user_text, answer = "", ""
+    for turn in turns:
+        role = _ROLES.get(str(turn.get("role", turn.get("from", ""))).lower())
+        text = _content_text(turn.get("content", turn.get("value")))
+        if role == "user":
+            user_text += text
+        elif role == "assistant":
+            answer = text
+    flat = {k: v for k, v in record.items() if k not in {"messages", "conversations", "videos", "audios"}}
+    for kind, placeholder in _PLACEHOLDERS.items():
+        paths = _media_list(record.get(f"{kind}s"))
+        if len(paths) > 1:
+            problems.append(f"{len(paths)} {kind}s in one row: one clip per row")
+        marks = user_text.count(placeholder)
+        if marks and marks != len(paths):
+            problems.append(f"{marks} {placeholder} placeholders for {len(paths)} {kind} files")
+        if paths:
+            flat[kind] = paths[0]
+    if _media_list(record.get("images")):
+        problems.append("images are not supported: give video or audio clips")
+    flat["caption"] = answer
+    return flat, problems
 
 
 def _normalise_columns(record: dict[str, Any]) -> dict[str, Any]:
@@ -245,7 +326,12 @@ def _resolve(root: Path, value: str) -> str:
     return str(path if path.is_absolute() else (root / path).resolve())
 
 
-def _row(number: int, record: dict[str, Any], root: Path) -> tuple[CaptionExample | None, list[Problem], str]:
+def _row(
+    number: int, record: dict[str, Any], root: Path, canonical: bool = False
+) -> tuple[CaptionExample | None, list[Problem], str]:
+    structural: list[str] = []
+    if "messages" in record or "conversations" in record:
+        record, structural = _from_conversation(record)
     rec = _normalise_columns(record)
     video, audio = _text(rec.get("video")), _text(rec.get("audio"))
     media = video or audio
@@ -255,6 +341,8 @@ def _row(number: int, record: dict[str, Any], root: Path) -> tuple[CaptionExampl
     def problem(kind: str, message: str) -> None:
         problems.append(Problem(kind, number, row_id, message))
 
+    for message in structural:
+        problem("bad_row", message)
     if not video and not audio:
         problem("missing_media", "no video (or audio) path")
     example = CaptionExample(
@@ -280,27 +368,46 @@ def _row(number: int, record: dict[str, Any], root: Path) -> tuple[CaptionExampl
     except ValueError as exc:
         problem("bad_value", str(exc))
     if not example.caption and not example.emotions and not any(p.kind == "bad_labels" for p in problems):
-        problem("empty_caption", "no caption and no emotions")
-    return (None if problems else example), problems, row_id
+        problem("empty_caption", "no caption and no emotions (an empty target)")
+    if canonical and example.caption and not parse_rationale(example.caption).parse_ok:
+        problem("not_canonical", "the caption is not in the canonical response format the recipe expects")
+    for label in _unmapped(example.emotions):
+        problem("unmapped_label", f"label {label!r} maps to no emotion-wheel family")
+    errors = [p for p in problems if p.kind not in WARNING_KINDS]
+    return (None if errors else example), problems, row_id
 
 
-def _decode_problem(example: CaptionExample) -> Problem | None:
+def _unmapped(labels: list[str]) -> list[str]:
+    if not labels:
+        return []
+    from affectreason.taxonomy import match_label
+
+    # the lexicon first; the semantic fallback (sentence embeddings) only for what it cannot read
+    lexical = [label for label in labels if match_label(label, semantic=False).word is None]
+    return [label for label in lexical if match_label(label).word is None]
+
+
+def _decode_problems(example: CaptionExample) -> list[Problem]:
+    """Every media file of the row that does not decode (video and audio both checked)."""
     from affectreason.errors import MediaError
     from affectreason.media import load_clip
 
+    problems = []
     for path in (example.video, example.audio):
         if not path:
             continue
         try:
             load_clip(path, frames=2, max_pixels=64 * 64, audio=True)
         except MediaError as exc:
-            return Problem("undecodable", example.row, example.id, str(exc))
-    return None
+            problems.append(Problem("undecodable", example.row, example.id, str(exc)))
+    return problems
 
 
-def validate_captions(path: str | Path, *, decode: bool = True, workers: int = 4) -> ValidationReport:
-    """Check every row of a caption file: structure, labels, values, duplicate ids, files, and (with
-    `decode`) that each media file decodes through `load_clip`."""
+def validate_captions(
+    path: str | Path, *, decode: bool = True, workers: int = 4, canonical: bool = False
+) -> ValidationReport:
+    """Check every row of a caption file: structure, labels, values, duplicate ids, files, (with `canonical`)
+    that captions are already in the canonical format, and (with `decode`) that each media file decodes."""
     path = Path(path)
     records, root = _records(path)
     report = ValidationReport(path=str(path))
@@ -311,7 +418,7 @@ def validate_captions(path: str | Path, *, decode: bool = True, workers: int = 4
             reason = str(record) if isinstance(record, Exception) else f"expected an object, got {record!r}"
             report.problems.append(Problem("bad_row", number, f"row{number}", reason))
             continue
-        example, problems, key = _row(number, record, root)
+        example, problems, key = _row(number, record, root, canonical)
         report.problems.extend(problems)
         if key in seen:
             report.problems.append(
@@ -324,9 +431,9 @@ def validate_captions(path: str | Path, *, decode: bool = True, workers: int = 4
             report.examples.append(example)
     if decode and report.examples:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            decoded = list(pool.map(_decode_problem, report.examples))
-        failed = {p.row for p in decoded if p is not None}
-        report.problems.extend(p for p in decoded if p is not None)
+            decoded = [p for found in pool.map(_decode_problems, report.examples) for p in found]
+        failed = {p.row for p in decoded}
+        report.problems.extend(decoded)
         report.examples = [e for e in report.examples if e.row not in failed]
     report.problems.sort(key=lambda p: (p.row, PROBLEM_KINDS.index(p.kind)))
     if report.rows == 0:
@@ -334,11 +441,11 @@ def validate_captions(path: str | Path, *, decode: bool = True, workers: int = 4
     return report
 
 
-def load_captions(path: str | Path) -> list[CaptionExample]:
+def load_captions(path: str | Path, canonical: bool = False) -> list[CaptionExample]:
     """The rows of a caption file for training; any problem is one error line pointing to `data validate`."""
-    report = validate_captions(path, decode=False)
+    report = validate_captions(path, decode=False, canonical=canonical)
     if not report.ok:
-        first = report.problems[0]
+        first = report.errors[0]
         raise AffectReasonError(
             f"{report.summary()}; first: row {first.row} {first.message}; run `affectreason data validate {path}`"
         )
@@ -387,3 +494,38 @@ def data_summary(examples: list[CaptionExample]) -> dict[str, Any]:
         "with_subtitle": sum(1 for e in examples if e.subtitle),
         "top_emotions": dict(labels.most_common(10)),
     }
+
+
+def _relative(path: str | None, folder: Path) -> str | None:
+    if not path:
+        return path
+    try:
+        return Path(os.path.relpath(path, folder)).as_posix()
+    except ValueError:  # another drive on Windows
+        return path
+
+
+def convert_captions(path: str | Path, out: str | Path) -> ValidationReport:
+    """Write the valid rows of any supported layout as our JSONL (media paths relative to `out`'s folder)."""
+    out = Path(out)
+    if out.exists() and out.resolve() == Path(path).resolve():
+        raise AffectReasonError(f"{out} is the input file: write the conversion elsewhere")
+    report = validate_captions(path, decode=False)
+    folder = out.parent.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as handle:
+        for e in report.examples:
+            subtitle = e.subtitle
+            if subtitle and Path(subtitle).is_absolute() and Path(subtitle).is_file():
+                subtitle = _relative(subtitle, folder)
+            row = {
+                "id": e.id,
+                "video": _relative(e.video, folder),
+                "audio": _relative(e.audio, folder),
+                "caption": e.caption,
+                "emotions": e.emotions,
+                "subtitle": subtitle,
+                "valence": e.valence,
+            }
+            handle.write(json.dumps({k: v for k, v in row.items() if v not in (None, "", [])}) + "\n")
+    return report

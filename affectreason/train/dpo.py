@@ -9,28 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from affectreason.errors import AffectReasonError
-from affectreason.train.config import Recipe, register_recipe
-
-
-@dataclass
-class DPOSection:
-    """The preference objective (names follow trl's DPOConfig)."""
-
-    beta: float = 0.1
-    loss_type: str = "sigmoid"
-
-
-@dataclass
-class DPORecipe(Recipe):
-    dpo: DPOSection = field(default_factory=DPOSection)
-
-
-register_recipe("dpo", DPORecipe)
+from affectreason.train.config import Recipe
 
 
 def read_pairs(path: str | Path) -> list[dict[str, Any]]:
@@ -79,6 +62,22 @@ def read_pairs(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _dpo_trainer_class() -> type:
+    """trl's DPOTrainer whose rows stay raw: the collator builds every sequence from the clip and the texts.
+
+    trl prepares a non-image dataset itself (prompt extraction, an EOS appended to `chosen`/`rejected`,
+    tokenisation); our collator already ends each response with one end-of-turn and labels it, so that
+    preparation would train on a doubled end-of-turn. Image datasets skip it in trl for the same reason.
+    """
+    from trl import DPOTrainer
+
+    class MultimodalDPOTrainer(DPOTrainer):
+        def _prepare_dataset(self, dataset: Any, *args: Any, **kwargs: Any) -> Any:
+            return dataset
+
+    return MultimodalDPOTrainer
+
+
 class PreferenceCollator:
     """Rows -> one batch: chosen sequences then rejected ones (trl's layout), each with the clip's media."""
 
@@ -94,36 +93,40 @@ class PreferenceCollator:
         return batch
 
 
-def train_dpo(recipe: DPORecipe) -> Path:
-    """Run DPO from a recipe; returns the output folder with the adapter, model card and manifest."""
+def build_dpo_trainer(recipe: Recipe) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """trl's DPOTrainer on the recipe's pairs, the LoRA-wrapped backbone and the pair rows, ready to `train()`."""
     import datasets
     from transformers import set_seed
-    from trl import DPOConfig, DPOTrainer
 
-    from affectreason.train.artifacts import save_artifacts
+    from affectreason.train.artifacts import checkpoint_callback
     from affectreason.train.collator import MultimodalCollator
-    from affectreason.train.sft import load_training_backbone, resume_checkpoint, trainer_arguments
+    from affectreason.train.sft import load_training_backbone
 
     if not recipe.data.path:
         raise AffectReasonError("the recipe has no data.path: pass data.path=pairs.jsonl")
-    set_seed(recipe.train.seed)
+    set_seed(recipe.args.seed)
     rows = read_pairs(recipe.data.path)
-    checkpoint = resume_checkpoint(recipe.train)
     backbone = load_training_backbone(recipe)  # with model.adapter, trl keeps a frozen copy as the reference
-    args = DPOConfig(
-        **trainer_arguments(recipe.train, recipe.data.num_workers),
-        beta=recipe.dpo.beta,
-        loss_type=[recipe.dpo.loss_type],
-        max_length=None,
-        precompute_ref_log_probs=False,
-    )
-    trainer = DPOTrainer(
+    args = recipe.trainer_args()
+    trainer = _dpo_trainer_class()(
         model=backbone.model,
         args=args,
         train_dataset=datasets.Dataset.from_list(rows),
-        data_collator=PreferenceCollator(MultimodalCollator(backbone, recipe.data)),
+        data_collator=PreferenceCollator(
+            MultimodalCollator(backbone, recipe.data, max_length=args.max_length)
+        ),
         processing_class=backbone.tokenizer,
+        callbacks=[checkpoint_callback(recipe)],
     )
+    return trainer, backbone, rows
+
+
+def train_dpo(recipe: Recipe) -> Path:
+    """Run DPO from a recipe; returns the output folder with the adapter, model card and manifest."""
+    from affectreason.train.artifacts import resume_checkpoint, save_artifacts
+
+    checkpoint = resume_checkpoint(recipe)
+    trainer, backbone, rows = build_dpo_trainer(recipe)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     data = {"pairs": len(rows), "with_subtitle": sum(1 for r in rows if r["subtitle"])}
     return save_artifacts(trainer, backbone, recipe, data, dict(result.metrics))

@@ -6,56 +6,25 @@ Reads top to bottom: seed, data, backbone, LoRA policy, rewards, trainer, train,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from affectreason.errors import AffectReasonError
-from affectreason.train.config import Recipe, register_recipe
+from affectreason.train.config import Recipe
 
 
-@dataclass
-class GRPOSection:
-    """Group sampling, the clipped objective and the rewards (names follow trl's GRPOConfig)."""
-
-    num_generations: int = 8  # completions per clip (the group)
-    max_completion_length: int = 512
-    temperature: float = 1.0
-    top_p: float = 1.0
-    beta: float = 0.04  # KL coefficient against the reference (the starting policy)
-    epsilon: float = 0.2  # clipping range
-    epsilon_high: float | None = None
-    num_iterations: int = 1
-    loss_type: str = "dapo"
-    scale_rewards: str = "group"
-    rewards: list[str] = field(default_factory=lambda: ["emotion_wheel", "format"])
-    reward_weights: list[float] = field(default_factory=lambda: [1.0, 0.5])
-    wheel_level: int = 1  # emotion-wheel level the emotion_wheel reward compares at
-    use_vllm: bool = False  # vLLM rollouts (Qwen2.5-Omni, GPU, vllm installed), colocated with training
-    vllm_gpu_memory_utilization: float = 0.3
-    log_completions: bool = False
-
-
-@dataclass
-class GRPORecipe(Recipe):
-    grpo: GRPOSection = field(default_factory=GRPOSection)
-
-
-register_recipe("grpo", GRPORecipe)
-
-
-def reward_functions(section: GRPOSection) -> list[Any]:
-    """trl reward callables for the recipe's rewards (registry names or `module:function`)."""
+def reward_functions(recipe: Recipe) -> list[Any]:
+    """trl reward callables for the recipe's `rewards.funcs` (registry names or `module:function`)."""
     from affectreason.train.rewards import trl_reward
 
-    if not section.rewards:
-        raise AffectReasonError("grpo.rewards is empty: name at least one reward")
-    if len(section.reward_weights) != len(section.rewards):
-        raise AffectReasonError(
-            f"grpo.reward_weights has {len(section.reward_weights)} values for {len(section.rewards)} rewards"
-        )
+    section = recipe.rewards
+    weights = recipe.args.reward_weights
+    if not section.funcs:
+        raise AffectReasonError("rewards.funcs is empty: name at least one reward")
+    if weights is not None and len(weights) != len(section.funcs):
+        raise AffectReasonError(f"reward_weights has {len(weights)} values for {len(section.funcs)} rewards")
     options = {"emotion_wheel": {"level": section.wheel_level}}
-    return [trl_reward(name, **options.get(name, {})) for name in section.rewards]
+    return [trl_reward(name, **options.get(name, {})) for name in section.funcs]
 
 
 def rl_rows(examples: list[Any], prompt: str) -> list[dict[str, Any]]:
@@ -102,49 +71,33 @@ def curve_summary(curves: dict[str, list[float]], points: int = 5) -> dict[str, 
     return out
 
 
-def train_grpo(recipe: GRPORecipe) -> Path:
-    """Run GRPO from a recipe; returns the output folder with the adapter, model card and manifest."""
-    import json
-
+def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any, list[Any]]:
+    """The multimodal GRPO trainer, the LoRA-wrapped backbone and the caption rows, ready to `train()`."""
     import datasets
     from transformers import set_seed
-    from trl import GRPOConfig
 
     from affectreason.prompts import load_prompt
-    from affectreason.train.artifacts import save_artifacts
+    from affectreason.train.artifacts import checkpoint_callback
     from affectreason.train.collator import MultimodalCollator
-    from affectreason.train.data import data_summary, load_captions
-    from affectreason.train.grpo_trainer import MultimodalGRPOTrainer
-    from affectreason.train.sft import load_training_backbone, resume_checkpoint, trainer_arguments
+    from affectreason.train.data import load_captions
+    from affectreason.train.grpo_trainer import MultimodalGRPOTrainer, vllm_suppression
+    from affectreason.train.sft import load_training_backbone
 
-    section = recipe.grpo
-    set_seed(recipe.train.seed)
+    set_seed(recipe.args.seed)
     prompt = load_prompt(recipe.data.prompt).text
-    rewards = reward_functions(section)
+    rewards = reward_functions(recipe)
     examples = load_captions(_data_path(recipe))
     dataset = datasets.Dataset.from_list(rl_rows(examples, prompt))
-    checkpoint = resume_checkpoint(recipe.train)
     # An existing adapter (e.g. from SFT) is trained further; trl copies it to a frozen `ref` adapter for the KL term.
     backbone = load_training_backbone(recipe)
-    args = GRPOConfig(
-        **trainer_arguments(recipe.train, num_workers=0),
-        num_generations=section.num_generations,
-        max_completion_length=section.max_completion_length,
-        temperature=section.temperature,
-        top_p=section.top_p,
-        beta=section.beta,
-        epsilon=section.epsilon,
-        epsilon_high=section.epsilon_high,
-        num_iterations=section.num_iterations,
-        loss_type=section.loss_type,
-        scale_rewards=section.scale_rewards,
-        reward_weights=section.reward_weights,
-        use_vllm=section.use_vllm,
-        vllm_mode="colocate",
-        vllm_gpu_memory_utilization=section.vllm_gpu_memory_utilization,
-        log_completions=section.log_completions,
-        generation_kwargs={"suppress_tokens": backbone.suppress_token_ids()},
-    )
+    args = recipe.trainer_args()
+    # a random or young policy samples media placeholder tokens, which break the next forward; trl hands these
+    # to HF generate or to vLLM's SamplingParams, whichever samples
+    suppressed = backbone.suppress_token_ids()
+    args.generation_kwargs = {
+        **(args.generation_kwargs or {}),
+        **(vllm_suppression(suppressed) if args.use_vllm else {"suppress_tokens": suppressed}),
+    }
     trainer = MultimodalGRPOTrainer(
         model=backbone.model,
         args=args,
@@ -153,7 +106,20 @@ def train_grpo(recipe: GRPORecipe) -> Path:
         processing_class=backbone.processor,
         backbone=backbone,
         collator=MultimodalCollator(backbone, recipe.data, prompt=prompt, response_key=None),
+        callbacks=[checkpoint_callback(recipe)],
     )
+    return trainer, backbone, examples
+
+
+def train_grpo(recipe: Recipe) -> Path:
+    """Run GRPO from a recipe; returns the output folder with the adapter, model card and manifest."""
+    import json
+
+    from affectreason.train.artifacts import resume_checkpoint, save_artifacts
+    from affectreason.train.data import data_summary
+
+    checkpoint = resume_checkpoint(recipe)
+    trainer, backbone, examples = build_grpo_trainer(recipe)
     result = trainer.train(resume_from_checkpoint=checkpoint)
     curves = reward_curves(trainer.state.log_history)
     out = save_artifacts(

@@ -1,34 +1,41 @@
 """trl's GRPOTrainer extended so a clip's video, audio-in-video and transcript reach every pass.
 
 trl's GRPO knows images only: given a video it would sample with it (at best) and then score the policy and the
-reference without it. This subclass overrides the few methods that build model inputs:
+reference without it. This subclass changes only how model inputs are built; trl keeps the rollout, the weight
+sync, the buffering of generation batches and the loss:
 
-- `_generate_and_score_completions`: builds each row's backbone inputs (`Backbone.build_inputs`, one clip per row,
-  cached) before trl's own rollout and scoring, and tags the output rows so later passes find their media again;
-- `_tokenize_prompts` / `_generate_single_turn`: the prompt ids come from those inputs and generation gets the full
-  multimodal batch (HF `generate`, placeholder tokens suppressed, or vLLM colocate with video + audio);
-- `_get_per_token_logps_and_entropies`: the old-policy, reference and policy log-prob passes all forward the
-  rows' video and audio features;
-- `_calculate_rewards`: also logs the within-group reward std and the fraction of completions that parse, and
-  warns when no group has any reward variance (every advantage is zero, so the step cannot learn).
+- `_generate_and_score_completions`: decodes the generation batch's clips once each, builds every row's prompt
+  inputs with `Backbone.prompt_features` (audio-in-video layouts aligned across the batch, so a silent video
+  beside a clip with sound gets a silent track) and returns them under `mm_features`, one entry per completion
+  row. trl shuffles and splits that list with the rest of the batch, so each training step finds its rows'
+  media in its own inputs; nothing per row is kept on the trainer, and host memory is bounded by the
+  generation batch whatever the dataset size.
+- `_tokenize_prompts` / `_generate_single_turn`: prompt ids come from those features; HF generation gets the
+  full multimodal batch (placeholder tokens suppressed, FSDP v1 parameters summoned as trl does), and vLLM
+  rollouts go through trl's own `_generate_single_turn` (weight sync, tensor-parallel gather, sleep mode,
+  sampling settings) with each row's video + audio carried in trl's per-row image slot (see `MultimodalLLM`).
+- `_get_per_token_logps_and_entropies`: the old-policy, reference and policy passes forward the rows' media.
+- `_calculate_rewards`: also logs the within-group reward std and the parse rate, and warns when no group has
+  any reward variance (every advantage is zero, so the step cannot learn).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from trl import GRPOTrainer
 from trl.models.utils import unwrap_model_for_generation
 
-from affectreason.engines.base import Request
 from affectreason.errors import AffectReasonError
 from affectreason.rationale import parse_rationale
 from affectreason.train.collator import MultimodalCollator
 
+FEATURES_KEY = "mm_features"
 _TOKEN_KEYS = ("mm_token_type_ids", "token_type_ids")
 _BATCH_ONLY_KEYS = ("input_ids", "attention_mask", "labels")
 
@@ -37,71 +44,88 @@ class RewardVarianceWarning(UserWarning):
     """Every group's completions got the same reward: advantages are zero and the step does not train."""
 
 
-def vllm_rollout_inputs(backbone: Any, requests: list[Request]) -> list[dict[str, Any]]:
-    """vLLM offline inputs for a batch of rows: chat prompt, frames, 16 kHz audio and `use_audio_in_video`."""
-    return [backbone.vllm_inputs(request) for request in requests]
+@dataclass
+class VLLMRow:
+    """One row's vLLM input (chat prompt, video frames, 16 kHz audio, processor kwargs) in trl's image slot."""
+
+    inputs: dict[str, Any]
 
 
-def vllm_sampling_kwargs(
-    temperature: float, top_p: float, max_tokens: int, generation_kwargs: dict[str, Any] | None
-) -> dict[str, Any]:
-    """vLLM sampling settings of a GRPO run; HF's `suppress_tokens` becomes a -100 logit bias on those ids."""
-    extra = dict(generation_kwargs or {})
-    suppressed = extra.pop("suppress_tokens", None) or []
-    kwargs = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, **extra}
-    if suppressed:
-        kwargs["logit_bias"] = {int(token): -100.0 for token in suppressed}
-    return kwargs
+class MultimodalLLM:
+    """trl's colocated `vllm.LLM` seen through one change: a row whose image slot holds a `VLLMRow` is sent as
+    that row's own multimodal input. Everything else (weight loading, sleep/wake, TP) is the engine's own."""
+
+    def __init__(self, llm: Any) -> None:
+        self._llm = llm
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._llm, name)
+
+    def generate(self, prompts: list[Any], *args: Any, **kwargs: Any) -> Any:
+        return self._llm.generate([vllm_prompt(p) for p in prompts], *args, **kwargs)
+
+
+def vllm_prompt(row: Any) -> Any:
+    """The vLLM input for one of trl's rows: ours when its image slot carries a `VLLMRow`, else trl's row."""
+    image = row.get("multi_modal_data", {}).get("image") if isinstance(row, dict) else None
+    return image.inputs if isinstance(image, VLLMRow) else row
+
+
+def vllm_suppression(token_ids: list[int]) -> dict[str, Any]:
+    """vLLM sampling kwargs that keep placeholder tokens from being sampled (HF's `suppress_tokens`)."""
+    return {"logit_bias": {int(token): -100.0 for token in token_ids}} if token_ids else {}
 
 
 class MultimodalGRPOTrainer(GRPOTrainer):
     """GRPO whose generation, old-policy, reference and policy passes all see the clip's video and audio."""
 
-    def __init__(
-        self, *args: Any, backbone: Any, collator: MultimodalCollator, cache_size: int = 512, **kwargs: Any
-    ) -> None:
+    def __init__(self, *args: Any, backbone: Any, collator: MultimodalCollator, **kwargs: Any) -> None:
         self.backbone = backbone
-        self.collator = collator  # prompt-only (`response_key=None`): decodes rows, builds generation inputs
-        self._cache: OrderedDict[Hashable, tuple[Request, Any]] = OrderedDict()
-        self._cache_size = cache_size
-        self._rows: list[
-            tuple[Request, Any]
-        ] = []  # (request, per-row model inputs) of the current generation batch
-        self._row_index: torch.Tensor | None = None  # which of those rows the batch being scored holds
+        self.collator = collator  # prompt-only (`response_key=None`): decodes rows
+        self._batch: tuple[list[Any], list[dict[str, Any]]] | None = None  # during one trl hook only
         super().__init__(*args, **kwargs)
+        if self.use_vllm:
+            if self.vllm_generation.mode != "colocate":
+                raise AffectReasonError(
+                    "vLLM rollouts with video + audio need vllm_mode=colocate: trl's vLLM server takes images only"
+                )
+            self.vllm_generation.llm = MultimodalLLM(self.vllm_generation.llm)
 
-    # ---- per-row multimodal inputs ------------------------------------------------------------------------
+    # ---- per-row multimodal inputs, carried in trl's batch ---------------------------------------------------
 
-    def _row(self, row: dict[str, Any]) -> tuple[Request, Any]:
-        key = (row.get("video"), row.get("audio"), row.get("subtitle"))
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        requests = self.collator.requests([row])
-        entry = (requests[0], self.collator.batch(requests))
-        self._cache[key] = entry
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return entry
+    def row_features(self, rows: list[dict[str, Any]]) -> tuple[list[Any], list[dict[str, Any]]]:
+        """Requests and prompt features per row; a clip repeated across its group is decoded and processed once."""
+        keys = [(row.get("video"), row.get("audio"), row.get("subtitle")) for row in rows]
+        unique = list(dict.fromkeys(keys))
+        first = {key: rows[keys.index(key)] for key in unique}
+        requests = self.collator.requests([first[key] for key in unique])
+        features = self.backbone.prompt_features(requests)
+        index = {key: i for i, key in enumerate(unique)}
+        return [requests[index[k]] for k in keys], [features[index[k]] for k in keys]
 
-    def _collate(self, rows: list[int], padding_side: str) -> dict[str, Any]:
-        """The model inputs of the given rows as one batch (shallow copies: `collate` pops per-sample flags)."""
-        batch = self.backbone.collate([dict(self._rows[i][1]) for i in rows], padding_side)
+    @contextmanager
+    def _carrying(self, requests: list[Any], features: list[dict[str, Any]]) -> Iterator[None]:
+        self._batch = (requests, features)
+        try:
+            yield
+        finally:
+            self._batch = None
+
+    def _collate(self, features: list[dict[str, Any]], padding_side: str) -> dict[str, Any]:
+        batch = self.backbone.collate(features, padding_side)
         device = self.accelerator.device
         return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
-        self._rows = [self._row(row) for row in inputs]
-        output = super()._generate_and_score_completions(inputs)
-        # A per-row index survives trl's shuffling and splitting, so the loss pass finds each row's media.
-        output["mm_rows"] = torch.arange(len(inputs), device=self.accelerator.device)
+        requests, features = self.row_features(inputs)
+        with self._carrying(requests, features):
+            output = super()._generate_and_score_completions(inputs)
+        output[FEATURES_KEY] = features  # a list: trl shuffles and splits it with the batch's tensors
         return output
 
     def _tokenize_prompts(self, prompts: list) -> tuple[list[list[int]], None, dict]:
-        prompt_ids = []
-        for _, features in self._rows:
-            ids, mask = features["input_ids"][0], features["attention_mask"][0]
-            prompt_ids.append(ids[mask.bool()].tolist())
+        _, features = self._batch
+        prompt_ids = [f["input_ids"][0][f["attention_mask"][0].bool()].tolist() for f in features]
         return prompt_ids, None, {}
 
     # ---- generation -------------------------------------------------------------------------------------------
@@ -109,9 +133,11 @@ class MultimodalGRPOTrainer(GRPOTrainer):
     def _generate_single_turn(
         self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False
     ):
-        if self.use_vllm:
-            return self._generate_vllm()
-        batch = self._collate(list(range(len(prompt_ids))), "left")
+        requests, features = self._batch
+        if self.use_vllm:  # trl's own vLLM path, our rows in its image slot
+            rows = [[VLLMRow(self.backbone.vllm_inputs(request))] for request in requests]
+            return super()._generate_single_turn(prompt_ids, rows, {}, num_generations, has_tool_images)
+        batch = self._collate(features, "left")
         with (
             unwrap_model_for_generation(
                 self.model_wrapped,
@@ -121,6 +147,7 @@ class MultimodalGRPOTrainer(GRPOTrainer):
                 gradient_checkpointing_kwargs=self.args.gradient_checkpointing_kwargs,
             ) as unwrapped_model,
             torch.no_grad(),
+            self._dist.summon_full_params(self.model_wrapped, recurse=False),
         ):
             output = unwrapped_model.generate(
                 **batch, **self.backbone.generation_kwargs(), generation_config=self.generation_config
@@ -133,37 +160,11 @@ class MultimodalGRPOTrainer(GRPOTrainer):
             result.append(row[: int(hits[0]) + 1 if len(hits) else len(row)].tolist())
         return result, None
 
-    def _generate_vllm(self) -> tuple[list[list[int]], list[list[float]]]:
-        generation = self.vllm_generation
-        if generation.mode != "colocate":
-            raise AffectReasonError(
-                "vLLM rollouts with video + audio need vllm_mode=colocate: trl's vLLM server takes images only"
-            )
-        from vllm import SamplingParams
-
-        if self.state.global_step != self._last_loaded_step:
-            generation.sync_weights()  # trl merges the LoRA weights into the vLLM copy
-            self._last_loaded_step = self.state.global_step
-        settings = vllm_sampling_kwargs(
-            self.temperature, self.top_p, self.max_completion_length, self.args.generation_kwargs
-        )
-        params = SamplingParams(n=1, logprobs=0, **settings)
-        inputs = vllm_rollout_inputs(self.backbone, [request for request, _ in self._rows])
-        outputs = generation.llm.generate(inputs, sampling_params=params, use_tqdm=False)
-        completion_ids = [list(out.outputs[0].token_ids) for out in outputs]
-        logprobs = [
-            [next(iter(step.values())).logprob for step in out.outputs[0].logprobs] for out in outputs
-        ]
-        return completion_ids, logprobs
-
     # ---- log-prob passes -------------------------------------------------------------------------------------------
 
     def _compute_loss(self, model, inputs):
-        self._row_index = inputs["mm_rows"]
-        try:
+        with self._carrying([], inputs[FEATURES_KEY]):
             return super()._compute_loss(model, inputs)
-        finally:
-            self._row_index = None
 
     def _get_per_token_logps_and_entropies(
         self,
@@ -176,8 +177,9 @@ class MultimodalGRPOTrainer(GRPOTrainer):
         compute_aux_loss=False,
         **_image_inputs,  # trl's image-only fields; the rows' own media are used instead
     ):
-        rows = self._row_index if self._row_index is not None else torch.arange(input_ids.size(0))
-        rows = rows.tolist()
+        if self._batch is None:
+            raise AffectReasonError("a GRPO log-prob pass ran outside a batch that carries its rows' media")
+        features = self._batch[1]
         batch_size = batch_size or input_ids.size(0)
         prompt_width = input_ids.size(1) - logits_to_keep
         logps, entropies, aux_losses = [], [], []
@@ -185,7 +187,7 @@ class MultimodalGRPOTrainer(GRPOTrainer):
             end = min(start + batch_size, input_ids.size(0))
             ids, mask = input_ids[start:end], attention_mask[start:end]
             model_inputs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
-            for key, value in self._collate(rows[start:end], "left").items():
+            for key, value in self._collate(features[start:end], "left").items():
                 if key in _BATCH_ONLY_KEYS:
                     continue
                 if key in _TOKEN_KEYS:  # prompt-aligned: pad to trl's prompt width, zeros over the completion

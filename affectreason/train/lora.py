@@ -7,6 +7,7 @@ load dtype, so a 4-bit 7B model keeps its small footprint.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from affectreason.errors import AffectReasonError
@@ -16,8 +17,12 @@ if TYPE_CHECKING:
     from affectreason.train.config import LoraSection
 
 
-def lora_config(backbone: Backbone, lora: LoraSection) -> Any:
-    """The peft `LoraConfig`: the recipe's rank/alpha/dropout, targets defaulting to the backbone's regex."""
+def lora_config(backbone: Backbone, lora: LoraSection, frozen: Collection[str] | None = None) -> Any:
+    """The peft `LoraConfig`: the recipe's rank/alpha/dropout, targets defaulting to the backbone's regex.
+
+    The frozen towers (all by default; `model.freeze` names them) are always excluded: peft turns a regex into bare leaf names for models with a weight conversion
+    mapping (Qwen3-Omni), which would otherwise reach the audio tower's `q_proj`/`k_proj`/`v_proj`.
+    """
     from peft import LoraConfig
 
     targets = lora.target_modules or backbone.lora_target_modules
@@ -26,12 +31,13 @@ def lora_config(backbone: Backbone, lora: LoraSection) -> Any:
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
         target_modules=targets,
+        exclude_modules=backbone.lora_exclude_modules(frozen),
         bias="none",
         task_type="CAUSAL_LM",
     )
 
 
-def apply_lora(backbone: Backbone, lora: LoraSection) -> Any:
+def apply_lora(backbone: Backbone, lora: LoraSection, frozen: Collection[str] | None = None) -> Any:
     """Wrap `backbone.model` with trainable LoRA adapters (or reopen its loaded adapter for training).
 
     Sets `backbone.model` to the peft model and returns it; only `lora_` parameters require grad.
@@ -47,7 +53,7 @@ def apply_lora(backbone: Backbone, lora: LoraSection) -> Any:
                 param.requires_grad_(True)
     else:
         try:
-            model = get_peft_model(model, lora_config(backbone, lora))
+            model = get_peft_model(model, lora_config(backbone, lora, frozen))
         except ValueError as exc:
             raise AffectReasonError(f"LoRA target modules match nothing in this model: {exc}") from None
     model.train()

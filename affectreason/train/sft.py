@@ -8,98 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from affectreason.errors import AffectReasonError
-from affectreason.train.config import SFTRecipe, TrainSection
+from affectreason.train.config import Recipe
 
 log = logging.getLogger("affectreason")
 
 
-def report_to(value: str | list[str]) -> list[str] | str:
-    """`auto`: TensorBoard when installed, W&B when installed and configured (API key or WANDB_MODE)."""
-    if value != "auto":
-        return value
-    import importlib.util
-
-    found = []
-    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
-        found.append("tensorboard")
-    if importlib.util.find_spec("wandb") and (
-        os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE")
-    ):
-        found.append("wandb")
-    return found or "none"
-
-
-def resume_checkpoint(train: TrainSection) -> str | None:
-    """The checkpoint to resume from: `auto` takes the latest in output_dir (None when there is none)."""
-    value = train.resume_from_checkpoint
-    if value is None:
-        return None
-    if value == "auto":
-        from transformers.trainer_utils import get_last_checkpoint
-
-        out = Path(train.output_dir)
-        last = get_last_checkpoint(str(out)) if out.is_dir() else None
-        if last is None:
-            log.info("no checkpoint in %s: starting from scratch", out)
-        return last
-    if not Path(value, "trainer_state.json").is_file():
-        raise AffectReasonError(
-            f"resume_from_checkpoint: {value} is not a checkpoint folder (no trainer_state.json)"
-        )
-    return value
-
-
-def _bf16(value: bool | str) -> bool:
-    if value != "auto":
-        return bool(value)
-    import torch
-
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-
-
-def trainer_arguments(train: TrainSection, num_workers: int) -> dict[str, Any]:
-    """trl/transformers training arguments for a recipe's `train` section (shared by every method)."""
-    import torch
-
-    return dict(
-        output_dir=train.output_dir,
-        max_steps=train.max_steps,
-        num_train_epochs=train.num_train_epochs,
-        learning_rate=train.learning_rate,
-        lr_scheduler_type=train.lr_scheduler_type,
-        warmup_steps=train.warmup_steps,
-        weight_decay=train.weight_decay,
-        max_grad_norm=train.max_grad_norm,
-        per_device_train_batch_size=train.per_device_train_batch_size,
-        per_device_eval_batch_size=train.per_device_train_batch_size,
-        gradient_accumulation_steps=train.gradient_accumulation_steps,
-        activation_checkpointing=train.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if train.gradient_checkpointing else None,
-        bf16=_bf16(train.bf16),
-        save_strategy="steps",
-        save_steps=train.save_steps,
-        save_total_limit=train.save_total_limit,
-        logging_steps=train.logging_steps,
-        logging_first_step=True,
-        eval_strategy="steps" if train.eval_steps else "no",
-        eval_steps=train.eval_steps,
-        seed=train.seed,
-        data_seed=train.seed,
-        report_to=report_to(train.report_to),
-        remove_unused_columns=False,  # the collator needs the media paths
-        # more decoding workers than cores only thrashes (the recipes assume a GPU host with many cores)
-        dataloader_num_workers=min(num_workers, os.cpu_count() or 1),
-        dataloader_pin_memory=torch.cuda.is_available(),
-        ddp_find_unused_parameters=False,
-    )
-
-
 def load_training_backbone(recipe: Any) -> Any:
-    """The backbone with LoRA applied, on this process's device (the local rank under accelerate)."""
+    """The backbone made trainable (LoRA, or full fine-tuning), on this process's device (the local rank under
+    accelerate)."""
     import torch
 
     from affectreason.backbones.base import load_backbone
-    from affectreason.train.lora import apply_lora
+    from affectreason.train.tuning import prepare_for_training
 
     device = None
     if torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
@@ -112,7 +32,7 @@ def load_training_backbone(recipe: Any) -> Any:
         device=device,
         trust_remote_code=recipe.model.trust_remote_code,
     )
-    apply_lora(backbone, recipe.lora)
+    prepare_for_training(backbone, recipe.model, recipe.lora)
     return backbone
 
 
@@ -128,45 +48,58 @@ def train_clearly(trainer: Any, checkpoint: str | None, data_path: str) -> dict[
         raise type(exc)(f"{message} (check the data first: affectreason data validate {data_path})") from None
 
 
-def build_sft_trainer(recipe: SFTRecipe) -> tuple[Any, Any, list[Any]]:
+def build_sft_trainer(recipe: Recipe) -> tuple[Any, Any, list[Any]]:
     """The trl `SFTTrainer`, the LoRA-wrapped backbone and the caption rows, ready to `train()`."""
     import datasets
     from transformers import set_seed
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTTrainer
 
+    from affectreason.train.artifacts import checkpoint_callback
     from affectreason.train.collator import MultimodalCollator
     from affectreason.train.data import load_captions, training_rows
 
     if not recipe.data.path:
         raise AffectReasonError("the recipe has no data.path: pass data.path=captions.csv")
-    set_seed(recipe.train.seed)
-    examples = load_captions(recipe.data.path)
-    eval_rows = training_rows(load_captions(recipe.data.eval_path)) if recipe.data.eval_path else None
+    set_seed(recipe.args.seed)
+    canonical = recipe.data.target_format == "canonical"
+    examples = load_captions(recipe.data.path, canonical)
+    eval_examples = load_captions(recipe.data.eval_path, canonical) if recipe.data.eval_path else []
 
     # The model is loaded before the trainer arguments exist, so ZeRO-3 partitions it after loading.
     backbone = load_training_backbone(recipe)
-    args = SFTConfig(
-        **trainer_arguments(recipe.train, recipe.data.num_workers),
-        max_length=None,
-        dataset_kwargs={"skip_prepare_dataset": True},
-    )
+    args = recipe.trainer_args()
+    # the collator builds every batch (media included); trl must not tokenise the rows itself
+    args.dataset_kwargs = {**(args.dataset_kwargs or {}), "skip_prepare_dataset": True}
+    collator = MultimodalCollator(backbone, recipe.data, max_length=args.max_length)
     trainer = SFTTrainer(
         model=backbone.model,
         args=args,
         train_dataset=datasets.Dataset.from_list(training_rows(examples)),
-        eval_dataset=datasets.Dataset.from_list(eval_rows) if eval_rows else None,
-        data_collator=MultimodalCollator(backbone, recipe.data, max_length=recipe.sft.max_length),
+        eval_dataset=datasets.Dataset.from_list(training_rows(eval_examples)) if eval_examples else None,
+        data_collator=collator,
         processing_class=backbone.processor,
+        callbacks=[checkpoint_callback(recipe)],
     )
+    if eval_examples:  # EW-F1, hit rate and parse rate beside the eval loss
+        from affectreason.train.eval_callback import EmotionEvalCallback
+
+        EmotionEvalCallback(
+            backbone,
+            eval_examples,
+            recipe.data,
+            collator.prompt,
+            max_new_tokens=recipe.data.eval_max_new_tokens,
+            batch_size=args.per_device_eval_batch_size,
+        ).attach(trainer)
     return trainer, backbone, examples
 
 
-def run_sft(recipe: SFTRecipe) -> Path:
-    """Train a LoRA adapter on the recipe's captions; returns `train.output_dir` holding the adapter."""
-    from affectreason.train.artifacts import save_artifacts
+def run_sft(recipe: Recipe) -> Path:
+    """Train a LoRA adapter on the recipe's captions; returns `output_dir` holding the adapter."""
+    from affectreason.train.artifacts import resume_checkpoint, save_artifacts
     from affectreason.train.data import data_summary
 
-    checkpoint = resume_checkpoint(recipe.train)
+    checkpoint = resume_checkpoint(recipe)
     trainer, backbone, examples = build_sft_trainer(recipe)
     metrics = train_clearly(trainer, checkpoint, recipe.data.path)
     if trainer.eval_dataset is not None:

@@ -66,8 +66,17 @@ def run(model: Path, labels: Path, out: Path, steps: int, use_vllm: bool) -> dic
             finally:
                 times[name] += time.perf_counter() - start
 
-        def _row(self, row):
-            return self._timed("inputs", super()._row, row)
+        in_loss = False
+
+        def row_features(self, rows):
+            return self._timed("inputs", super().row_features, rows)
+
+        def _compute_loss(self, *args, **kwargs):
+            self.in_loss = True
+            try:
+                return super()._compute_loss(*args, **kwargs)
+            finally:
+                self.in_loss = False
 
         def _generate_single_turn(self, *args, **kwargs):
             return self._timed("generation", super()._generate_single_turn, *args, **kwargs)
@@ -76,7 +85,7 @@ def run(model: Path, labels: Path, out: Path, steps: int, use_vllm: bool) -> dic
             return self._timed("reward", super()._calculate_rewards, *args, **kwargs)
 
         def _get_per_token_logps_and_entropies(self, *args, **kwargs):
-            name = "log-prob (ref/old)" if self._row_index is None else "_policy"
+            name = "_policy" if self.in_loss else "log-prob (ref/old)"
             return self._timed(name, super()._get_per_token_logps_and_entropies, *args, **kwargs)
 
         def training_step(self, *args, **kwargs):

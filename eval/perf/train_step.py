@@ -80,7 +80,7 @@ CAPTION = (
 )
 CPU_VARIANTS = {
     "lora": [],
-    "lora-no-checkpointing": ["train.gradient_checkpointing=false"],
+    "lora-no-checkpointing": ["activation_checkpointing=false"],
     "lora-8bit": ["model.quantization=8bit"],
     "qlora-4bit": ["model.quantization=4bit"],
 }
@@ -171,14 +171,14 @@ def worker(spec: dict) -> dict:
         [
             f"data.path={spec['captions']}",
             f"data.frames={spec['frames']}",
-            "data.num_workers=0",
+            "dataloader_num_workers=0",
             f"output_dir={spec['output_dir']}",
             f"max_steps={spec['steps']}",
-            "train.per_device_train_batch_size=1",
-            "train.gradient_accumulation_steps=1",
-            "train.save_steps=100000",
-            "train.logging_steps=1",
-            "train.report_to=none",
+            "per_device_train_batch_size=1",
+            "gradient_accumulation_steps=1",
+            "save_steps=100000",
+            "logging_steps=1",
+            "report_to=none",
             *spec["overrides"],
         ],
     )
