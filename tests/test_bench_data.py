@@ -191,12 +191,15 @@ def test_store_repairs_a_torn_line_and_never_duplicates(tmp_path):
 def test_manifests_must_agree_to_resume_or_merge():
     a = {
         "suite": "emer",
-        "model": "m",
+        "model_fingerprint": "sha256:m",
         "decoding": {"temperature": 0.0},
         "data_files": {"x.csv": "1", "y.csv": "2"},
     }
     assert incompatibility(a, dict(a, data_files={"x.csv": "1"})) is None
-    assert incompatibility(a, dict(a, model="n")) == "model: m vs n"
+    assert (
+        incompatibility(a, dict(a, model_fingerprint="sha256:n")) == "model_fingerprint: sha256:m vs sha256:n"
+    )
+    assert incompatibility(a, dict(a, model="/elsewhere/m")) is None  # the same content at another path
     assert incompatibility(a, dict(a, data_files={"y.csv": "3"})) == "data_files: y.csv changed"
 
 

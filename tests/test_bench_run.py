@@ -129,7 +129,7 @@ def test_incompatible_runs_are_refused(reference_run, tiny_qwen2_5_omni, data_ro
     assert main(_args(tiny_qwen2_5_omni, data_root, out, "--max-new-tokens", "9")) == 2
     assert "holds a run with other settings (decoding:" in capsys.readouterr().err
     manifest = json.loads((out / "run.json").read_text())
-    (out / "run.json").write_text(json.dumps(dict(manifest, model="other")))
+    (out / "run.json").write_text(json.dumps(dict(manifest, model_fingerprint="other")))
     assert main(["bench", "merge", str(tmp_path / "m"), str(reference_run), str(out)]) == 2
     assert "cannot merge" in capsys.readouterr().err
 

@@ -117,6 +117,8 @@ def test_serve_command_serves_the_official_client_and_stops_on_sigint(tiny_qwen2
         command, stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
     )
     try:
+        lines = iter(process.stderr.readline, "")
+        assert any(f"listening on http://127.0.0.1:{port}/v1" in line for line in lines)
         _wait(f"http://127.0.0.1:{port}/health", process)
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0)
         assert [m.id for m in client.models.list()] == ["emo"]

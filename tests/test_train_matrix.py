@@ -128,3 +128,14 @@ def test_dpo_on_silent_audio_only_and_mixed_pairs(family_fixture, request, tmp_p
     recipe = write_recipe(tmp_path / "dpo.yaml", "dpo", model, pairs, out, beta=0.1)
     assert main(["train", "dpo", str(recipe), "max_steps=1", "per_device_train_batch_size=3"]) == 0
     assert not {m for m in adapted_modules(out) if ".language_model." not in m}
+
+
+def test_validate_refuses_4bit_on_qwen3_omni_without_loading_it(tiny_qwen3_omni, tiny_qwen2_5_omni, capsys):
+    """`recipes validate` knows the family from the local config.json or the published hub id, torch-free."""
+    for model in ("Qwen/Qwen3-Omni-30B-A3B-Instruct", str(tiny_qwen3_omni)):
+        args = ["recipes", "validate", "qwen3_omni_30b_a3b/sft_lora", f"model.name_or_path={model}"]
+        assert main([*args, "model.quantization=4bit"]) == 2
+        err = capsys.readouterr().err
+        assert "model.quantization: qwen3_omni_moe" in err and "fused 3-D parameters" in err, err
+    args = ["recipes", "validate", "qwen2_5_omni_3b/sft_qlora", f"model.name_or_path={tiny_qwen2_5_omni}"]
+    assert main(args) == 0, capsys.readouterr().err

@@ -71,8 +71,6 @@ class Backbone(ABC):
     model_class: ClassVar[str]  # the transformers class that loads the weights
     # Where the towers live, from the start of the module name (bitsandbytes skip list, tower lookup).
     tower_paths: ClassVar[dict[str, str]]
-    # MoE experts stored as fused 3-D parameters, which bitsandbytes (nn.Linear only) leaves in full precision.
-    fused_experts: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from affectreason.backbones.base import Backbone, backbone_class_for
 from affectreason.errors import AffectReasonError, ModelLoadError
+from affectreason.families import quantization_refusal
 
 if TYPE_CHECKING:
     import torch
@@ -109,12 +110,9 @@ def _quantization_config(quantization: str | None, cls: type[Backbone], dtype: t
         return None
     if quantization not in {"4bit", "8bit"}:
         raise AffectReasonError(f"unknown quantization '{quantization}': choose 4bit or 8bit")
-    if cls.fused_experts:
-        raise AffectReasonError(
-            f"{cls.family} cannot load in {quantization}: bitsandbytes quantises nn.Linear layers only and this "
-            "family's MoE experts are fused 3-D parameters, which would stay in full precision; "
-            "train it with LoRA in bf16 (model.quantization=null)"
-        )
+    refusal = next(filter(None, (quantization_refusal(kind, quantization) for kind in cls.model_types)), None)
+    if refusal:
+        raise AffectReasonError(refusal)
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as exc:

@@ -105,17 +105,13 @@ def read_name_column(path: Path, column: str) -> dict[str, str]:
 
 def load_label_corpus(path: Path, split: str) -> dict[str, dict[str, Any]]:
     """One split of a released `label*.npz` file: sample name → `{"emo": …, "val": …}`."""
-    import numpy as np
+    from affectreason.bench.npz import load_npz
 
-    try:
-        # The released label files store pickled dicts; this reads the user's own download, nowhere else.
-        with np.load(path, allow_pickle=True) as data:
-            if split not in data.files:
-                raise AffectReasonError(f"{path.name} has no '{split}' (has: {', '.join(data.files)})")
-            corpus = data[split]
-            corpus = corpus.item() if corpus.shape == () else corpus.tolist()
-    except (OSError, ValueError, EOFError) as exc:
-        raise AffectReasonError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+    data = load_npz(path)  # the released files hold pickled dicts: read with a data-only unpickler
+    if split not in data:
+        raise AffectReasonError(f"{path.name} has no '{split}' (has: {', '.join(data)})")
+    corpus = data[split]
+    corpus = corpus.item() if corpus.shape == () else corpus.tolist()
     if not isinstance(corpus, dict):
         raise AffectReasonError(f"{path.name}: '{split}' is not a name → record mapping")
     return {str(k): (v if isinstance(v, dict) else {"emo": v}) for k, v in corpus.items()}

@@ -140,6 +140,9 @@ def compute_results(
             "parse_failures": sum(not r.get("parse_ok", False) for r in rows),
             "parse_fail_rate": sum(not r.get("parse_ok", False) for r in rows) / len(rows),
             "errors": sum(bool(r.get("error")) for r in rows),
+            "error_reasons": dict(
+                Counter(str(r["error"])[:200] for r in rows if r.get("error")).most_common(5)
+            ),
             **_faithfulness(rows),
             "scores": scores,
         }

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from affectreason.bench.adapters import DatasetScan, Sample, check_data
-from affectreason.bench.store import PredictionStore, incompatibility, read_manifest, write_json
+from affectreason.bench.identity import fingerprint, local_path
+from affectreason.bench.store import (
+    PredictionStore,
+    RunLock,
+    failed,
+    incompatibility,
+    read_manifest,
+    write_json,
+)
 from affectreason.bench.suites import Suite, load_suite
 from affectreason.engines.base import Engine
 from affectreason.errors import AffectReasonError
@@ -48,6 +56,10 @@ class BenchOptions:
     progress: bool = True
     attribution: bool = False
     judge: JudgeOptions | None = None
+    retry_failed: bool = False
+
+
+MAX_ATTEMPTS = 3  # a clip that failed this often is not retried on resume unless --retry-failed
 
 
 def parse_shard(value: str | None) -> tuple[int, int]:
@@ -119,8 +131,10 @@ def build_manifest(
         },
         "limit": options.limit,
         "shard": list(options.shard),
-        "model": options.model,
-        "adapter": options.adapter,
+        "model": local_path(options.model),
+        "adapter": local_path(options.adapter),
+        "model_fingerprint": fingerprint(options.model),
+        "adapter_fingerprint": fingerprint(options.adapter),
         "engine": options.engine,
         "prompt": prompt.name,
         "prompt_version": prompt.id,
@@ -151,6 +165,11 @@ def _prepare_out(out: Path, manifest: dict[str, Any], resume: bool) -> Predictio
     previous = read_manifest(out)
     if not resume:
         store.clear()
+    elif previous is None and store.path.is_file() and store.path.stat().st_size:
+        raise AffectReasonError(
+            f"{out} holds predictions but no run.json, so nothing says which model made them;"
+            " use --no-resume to start over or another --out"
+        )
     elif previous is not None:
         differs = incompatibility(previous, manifest)
         if differs:
@@ -172,12 +191,15 @@ def _batches(
             yield todo
 
 
-def _error_record(sample: Sample, error: str, prompt: Prompt, options: BenchOptions) -> dict[str, Any]:
+def _error_record(
+    sample: Sample, error: str, prompt: Prompt, options: BenchOptions, attempts: int
+) -> dict[str, Any]:
     return {
         "emotions": [],
         "parse_ok": False,
         "raw": "",
         "error": error,
+        "attempts": attempts,
         "source": str(sample.video or ""),
         "model": options.model,
         "adapter": options.adapter,
@@ -257,7 +279,11 @@ def generate_pending(
 ) -> int:
     """Describe every sample not yet in the store; one durable append per batch. Returns how many were new."""
     size = max(1, options.describe.batch_size)
-    done = set(store.records)
+    done = {
+        key
+        for key, record in store.records.items()
+        if not failed(record) or (not options.retry_failed and record.get("attempts", 1) >= MAX_ATTEMPTS)
+    }
     batches = [(scan.spec.name, b) for scan, selected in plan for b in _batches(selected, size, done)]
     if not batches:
         return 0
@@ -296,7 +322,8 @@ def generate_pending(
             by_id = {s.id: r for (s, _), r in zip(clips, records, strict=True)}
             out = []
             for sample, clip in loaded:
-                record = by_id.get(sample.id) or _error_record(sample, str(clip), asked, options)
+                before = store.records.get((sample.dataset, sample.id), {}).get("attempts", 0)
+                record = by_id.get(sample.id) or _error_record(sample, str(clip), asked, options, before + 1)
                 if sample.id in by_id:  # the cues checked against the decoded clip: the faithfulness column
                     record["verification"] = verify_clip_record(record, clip)
                 record.update(dataset=sample.dataset, id=sample.id, reference=sample.reference)
@@ -337,22 +364,29 @@ def run_bench(
     prompt = load_prompt(suite.prompt)
     out = Path(out)
     manifest = build_manifest(suite, scans, options, prompt, root)
-    store = _prepare_out(out, manifest, options.resume)
-    plan = [(scan, select_samples(scan, options.limit, options.shard)) for scan in scans]
-    generate_pending(plan, store, engine_factory, options, prompt, describe_batch)
-    keys = sorted((s.dataset, s.id) for _, selected in plan for _, s in selected)
-    records = [store.records[k] for k in keys if k in store.records]
-    return write_outputs(suite, records, manifest, out, options.protocol, options.wheel_dir)
+    with RunLock(out):
+        store = _prepare_out(out, manifest, options.resume)
+        plan = [(scan, select_samples(scan, options.limit, options.shard)) for scan in scans]
+        generate_pending(plan, store, engine_factory, options, prompt, describe_batch)
+        keys = sorted((s.dataset, s.id) for _, selected in plan for _, s in selected)
+        records = [store.records[k] for k in keys if k in store.records]
+        return write_outputs(suite, records, manifest, out, options.protocol, options.wheel_dir)
 
 
 def merge_runs(
     out: str | Path, sources: list[str | Path], protocol: str = "affectreason", wheel_dir: str | None = None
 ) -> dict[str, Any]:
     """Combine shard folders (and whatever `out` already holds) into `out`, then score and report."""
+    check_protocol(protocol, wheel_dir)
+    with RunLock(out):
+        return _merge_locked(Path(out), sources, protocol, wheel_dir)
+
+
+def _merge_locked(
+    out: Path, sources: list[str | Path], protocol: str, wheel_dir: str | None
+) -> dict[str, Any]:
     from affectreason.bench.report import write_outputs
 
-    check_protocol(protocol, wheel_dir)
-    out = Path(out)
     folders = [out] if (out / "run.json").is_file() else []
     folders += [Path(s) for s in sources if Path(s).resolve() != out.resolve()]
     if not folders:
@@ -368,7 +402,8 @@ def merge_runs(
     merged: dict[tuple[str, str], dict[str, Any]] = {}
     for folder in folders:
         for key, record in PredictionStore(folder).load().items():
-            merged.setdefault(key, record)
+            if key not in merged or failed(merged[key]):
+                merged[key] = record
     manifest = dict(manifests[0], shard=[1, 1], merged_from=[str(f) for f in folders])
     manifest["datasets"] = sorted({d for m in manifests for d in m["datasets"]})
     manifest["selected"] = {k: v for m in manifests for k, v in m.get("selected", {}).items()}

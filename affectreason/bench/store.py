@@ -12,12 +12,18 @@ from affectreason.errors import AffectReasonError
 
 PREDICTIONS = "predictions.jsonl"
 MANIFEST = "run.json"
+LOCK = ".lock"
 
 Key = tuple[str, str]
 
 
 def key_of(record: dict[str, Any]) -> Key:
     return str(record["dataset"]), str(record["id"])
+
+
+def failed(record: dict[str, Any]) -> bool:
+    """A record written for a clip that could not be described (decode error, engine failure)."""
+    return bool(record.get("error"))
 
 
 class PredictionStore:
@@ -40,15 +46,22 @@ class PredictionStore:
             with self.path.open("r+b") as handle:
                 handle.truncate(end)
             data = data[:end]
-        for number, line in enumerate(data.decode("utf-8").splitlines(), 1):
-            if not line.strip():
+        for number, raw in enumerate(data.splitlines(), 1):
+            if not raw.strip():
                 continue
             try:
-                record = json.loads(line)
-                key = key_of(record)
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise AffectReasonError(f"{self.path} line {number} is not a prediction record") from None
-            self.records.setdefault(key, record)
+                record = json.loads(raw.decode("utf-8"))
+                key = key_of(record) if isinstance(record, dict) else None
+            except UnicodeDecodeError:
+                raise AffectReasonError(f"{self.path} line {number} is not valid UTF-8") from None
+            except (ValueError, KeyError, TypeError, RecursionError):
+                key = None
+            if key is None:
+                raise AffectReasonError(
+                    f"{self.path} line {number} is not a prediction record (a JSON object with dataset and id)"
+                )
+            if key not in self.records or failed(self.records[key]):  # a retried clip replaces its failure
+                self.records[key] = record
         return self.records
 
     def append(self, records: Iterable[dict[str, Any]]) -> int:
@@ -56,7 +69,7 @@ class PredictionStore:
         fresh = []
         for record in records:
             key = key_of(record)
-            if key not in self.records:
+            if key not in self.records or failed(self.records[key]):
                 self.records[key] = record
                 fresh.append(record)
         if not fresh:
@@ -79,9 +92,48 @@ def read_manifest(folder: str | Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise AffectReasonError(f"{path} is not valid UTF-8") from None
+    except (ValueError, RecursionError):
         raise AffectReasonError(f"{path} is not valid JSON") from None
+    if not isinstance(manifest, dict):
+        raise AffectReasonError(f"{path} is not a run manifest (a JSON object)")
+    return manifest
+
+
+class RunLock:
+    """An exclusive lock on a run folder for one process (released by the OS if the process dies)."""
+
+    def __init__(self, folder: str | Path):
+        self.path = Path(folder) / LOCK
+        self._handle: Any = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "?"
+            handle.close()
+            raise AffectReasonError(
+                f"another bench process (pid {owner}) is writing to {self.path.parent}; wait for it or use another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing releases the flock
+            self._handle = None
 
 
 def write_json(path: str | Path, value: Any) -> None:
@@ -96,8 +148,8 @@ def write_json(path: str | Path, value: Any) -> None:
 # Settings that must agree for predictions to be resumed into, or merged with, a run.
 COMPATIBLE_KEYS = (
     "suite",
-    "model",
-    "adapter",
+    "model_fingerprint",
+    "adapter_fingerprint",
     "prompt_version",
     "decoding",
     "sampling",

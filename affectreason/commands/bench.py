@@ -46,6 +46,9 @@ def run(
     ),
     shard: str = typer.Option(None, "--shard", help="i/n: run the i-th of n deterministic shards (1-based)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip samples already in --out."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Retry every failed clip (resume retries each up to 3 times)."
+    ),
     protocol: str = typer.Option(
         "affectreason", "--protocol", help="affectreason (default) or mer-unibench."
     ),
@@ -116,6 +119,7 @@ def run(
         datasets=_datasets(datasets), limit=limit, shard=parse_shard(shard), resume=resume, protocol=protocol,
         wheel_dir=str(wheel_dir) if wheel_dir else None, model=model or endpoint or DEFAULT_MODEL, adapter=adapter,
         engine="openai" if endpoint else engine, progress=not quiet, attribution=attribution,
+        retry_failed=retry_failed,
         judge=JudgeOptions(judge_endpoint, judge_model, judge_api_key, judge_max_tokens) if judge_endpoint else None,
     )  # fmt: skip
     if attribution:  # a clip's ablations share its engine batch

@@ -39,6 +39,10 @@ def serve(
     max_duration: float = typer.Option(
         600.0, "--max-duration", help="In process: longest media accepted (s)."
     ),
+    max_text_kb: float = typer.Option(
+        256.0, "--max-text-kb", help="In process: longest prompt plus transcript accepted (KiB)."
+    ),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --host without --api-key."),
     prompt: str = typer.Option("describe", "--prompt", help="Prompt used when a request sends no text."),
     dtype: str = typer.Option("auto", "--dtype", help="auto, bf16, fp16 or fp32."),
     quantization: str = typer.Option(None, "--quantization", "-q", help="In process: 4bit or 8bit."),
@@ -69,7 +73,9 @@ def serve(
         max_request_mb=max_request_mb,
         max_frames=max_frames,
         max_duration=max_duration,
+        max_text_kb=max_text_kb,
         prompt=prompt,
+        insecure=insecure,
     )
     vllm_options = {
         "tensor_parallel_size": tensor_parallel_size,

@@ -6,30 +6,45 @@ for bad requests and 500 for engine failures; nothing a client sends stops the s
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from affectreason.engines.base import Engine
+from affectreason.engines.hf import Completion, HFEngine, Job
 from affectreason.errors import AffectReasonError
 from affectreason.prompts import load_prompt
 from affectreason.serve.batcher import Batcher
-from affectreason.serve.protocol import Limits, ProtocolError, completion_body, parse_chat, stream_chunks
+from affectreason.serve.protocol import (
+    ChatCall,
+    Limits,
+    ProtocolError,
+    check_json,
+    completion_body,
+    parse_chat,
+    stream_chunks,
+)
 
 log = logging.getLogger("affectreason.serve")
+_DISCONNECT_POLL_S = 0.1
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
     return JSONResponse(ProtocolError(status, message, kind).body(), status_code=status)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 async def _read_body(request: Request, limit: int) -> Any:
@@ -43,13 +58,17 @@ async def _read_body(request: Request, limit: int) -> Any:
             raise ProtocolError(413, f"the request body is over the limit of {limit} bytes")
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = json.loads(b"".join(chunks), parse_constant=_no_constant)
+    except RecursionError:
+        raise ProtocolError(400, "the request body is nested too deeply") from None
+    except ValueError as exc:  # UnicodeDecodeError and over-long integers included
         raise ProtocolError(400, f"the request body is not valid JSON: {exc}") from None
+    check_json(body)
+    return body
 
 
 def create_app(
-    engine: Engine,
+    engine: HFEngine,
     *,
     served: dict[str, str | None],
     api_key: str | None = None,
@@ -74,7 +93,8 @@ def create_app(
     app.state.batcher = batcher
 
     @app.exception_handler(ProtocolError)
-    async def protocol_error(_: Request, exc: ProtocolError) -> JSONResponse:
+    async def protocol_error(request: Request, exc: ProtocolError) -> JSONResponse:
+        log.info("refused %s %s: %d %s", request.method, request.url.path, exc.status, exc)
         return JSONResponse(exc.body(), status_code=exc.status)
 
     @app.exception_handler(HTTPException)
@@ -83,24 +103,26 @@ def create_app(
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("request failed")
-        return _error(500, f"{type(exc).__name__}: {' '.join(str(exc).split())}", "server_error")
+        log.exception("request failed")  # our defect, not the client's: the traceback belongs in the log
+        return _error(500, f"internal error ({type(exc).__name__}); see the server log", "server_error")
 
-    @app.middleware("http")
-    async def authorise(request: Request, call_next: Any) -> Any:
-        if api_key and request.url.path.startswith("/v1/"):
+    # A dependency, not an http middleware: starlette's BaseHTTPMiddleware hides the client's disconnect
+    # from the endpoint, and cancelling abandoned requests depends on seeing it.
+    async def authorise(request: Request) -> None:
+        if api_key:
             scheme, _, token = request.headers.get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(
                 token.strip().encode(), api_key.encode()
             ):
-                return _error(401, "invalid or missing API key", "authentication_error")
-        return await call_next(request)
+                raise ProtocolError(401, "invalid or missing API key", "authentication_error")
+
+    keyed = [Depends(authorise)]
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", dependencies=keyed)
     async def models() -> dict[str, Any]:
         owner = getattr(engine, "model_id", "affectreason")
         data = [
@@ -109,22 +131,59 @@ def create_app(
         ]
         return {"object": "list", "data": data}
 
-    @app.post("/v1/chat/completions")
+    async def admit(call: ChatCall) -> Job:
+        """The job for a parsed call, its prompt processed once and checked against the model's context."""
+        job = Job(call.request, call.sampling)
+        try:
+            tokens = await run_in_threadpool(engine.prepare, job)
+        except ProtocolError:
+            raise
+        except AffectReasonError as exc:
+            raise ProtocolError(400, str(exc), param="messages") from None
+        context = engine.context_length
+        if context:
+            room = context - tokens
+            if room < 1 or (call.max_tokens_given and call.sampling.max_new_tokens > room):
+                raise ProtocolError(
+                    400,
+                    f"the prompt is {tokens} tokens and max_tokens asks for {call.sampling.max_new_tokens} more;"
+                    f" the model's context is {context} tokens",
+                    param="messages",
+                )
+            job.sampling = replace(job.sampling, max_new_tokens=min(call.sampling.max_new_tokens, room))
+        return job
+
+    async def until_done(request: Request, job: Job) -> list[Completion] | None:
+        """The job's completions, or None (and the job cancelled) when the client disconnects first."""
+        task = asyncio.ensure_future(batcher.submit(job))
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                task.cancel()
+                log.info("client went away: request cancelled")
+                return None
+
+    @app.post("/v1/chat/completions", dependencies=keyed)
     async def chat(request: Request) -> Any:
         body = await _read_body(request, limits.max_request_bytes)
         call = await run_in_threadpool(parse_chat, body, served, limits, default_prompt)
+        job = await admit(call)
         try:
-            texts = await batcher.submit(call.request, call.sampling)
+            completions = await until_done(request, job)
         except AffectReasonError as exc:
             if isinstance(exc, ProtocolError):
                 raise
             raise ProtocolError(400, str(exc)) from None
-        response = completion_body(call, texts)
+        if completions is None:
+            return Response(status_code=499)  # nobody is listening; nginx's "client closed request"
+        response = completion_body(call, completions)
         if not call.stream:
             return response
 
         async def events() -> AsyncIterator[str]:
-            for chunk in stream_chunks(response):
+            for chunk in stream_chunks(response, call.include_usage):
                 yield f"data: {json.dumps(chunk)}\n\n"
             yield "data: [DONE]\n\n"
 

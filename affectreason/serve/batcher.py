@@ -1,29 +1,45 @@
-"""Micro-batching: concurrent HTTP requests collected for a few milliseconds into one `Engine.generate` call.
+"""Scheduling: concurrent HTTP requests collected for a few milliseconds into one `HFEngine.complete` call.
 
-Generation runs in one worker thread, so while a batch is on the model the next one fills up; requests with
-different sampling parameters go in separate calls. When a batch fails, its requests are retried one by one
-so a single bad request cannot fail its neighbours.
+Generation runs in one worker thread (the model keeps per-call state, so calls never overlap). Each call takes
+the shortest waiting prompts first, up to `max_batch_size` jobs and `max_batch_tokens` padded prompt tokens,
+so a long prompt never pads short ones and short requests are not queued behind it; a job that has waited
+`max_age_s` goes first whatever its length, so long prompts are not starved. While others wait, a call yields
+after `slice_s` (time slicing): its jobs go back to the queue with their tokens and resume later, so nobody
+waits behind a long generation for more than about one slice. Seeds and token limits may differ within a
+call. A job whose client went away is dropped from the queue, or stopped at its next token. When a call
+fails, its jobs are retried one by one so a single bad request cannot fail its neighbours.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import astuple
+from dataclasses import dataclass
 
-from affectreason.engines.base import Engine, Request, SamplingParams
+from affectreason.engines.hf import Completion, HFEngine, Job
 from affectreason.serve.protocol import ProtocolError
 
-_Item = tuple[Request, SamplingParams, asyncio.Future]
+
+@dataclass
+class _Item:
+    job: Job
+    future: asyncio.Future
+    since: float
 
 
 class Batcher:
-    """Queue requests and run them on `engine` in batches of up to `max_batch_size`."""
+    """Queue jobs and run them on `engine` in calls of up to `max_batch_size` jobs."""
 
     def __init__(
-        self, engine: Engine, max_batch_size: int = 8, max_wait_ms: float = 10.0, max_queue: int = 256
+        self,
+        engine: HFEngine,
+        max_batch_size: int = 8,
+        max_wait_ms: float = 10.0,
+        max_queue: int = 256,
+        max_batch_tokens: int = 32_768,
+        max_age_s: float = 2.0,
+        slice_s: float = 0.5,
     ):
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
@@ -31,13 +47,18 @@ class Batcher:
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
+        self.max_batch_tokens = max_batch_tokens
+        self.max_age = max_age_s
+        self.slice_s = slice_s
         self.batches: list[int] = []  # sizes of the engine calls made, for tests and the perf script
-        self._queue: asyncio.Queue[_Item] | None = None
+        self.running = 0  # jobs in the engine call under way
+        self._pending: list[_Item] = []
+        self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectreason-generate")
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue()
+        self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
@@ -45,64 +66,93 @@ class Batcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for item in self._pending:
+            item.job.cancelled.set()
         self._pool.shutdown(wait=True)
 
-    async def submit(self, request: Request, sampling: SamplingParams) -> list[str]:
-        """The request's `num_return_sequences` texts, once its batch has run."""
-        assert self._queue is not None, "Batcher.start() was not awaited"
-        if self._queue.qsize() >= self.max_queue:
+    @property
+    def queued(self) -> int:
+        return len(self._pending)
+
+    async def submit(self, job: Job) -> list[Completion]:
+        """The job's completions once its call has run; cancelling the await cancels the job."""
+        assert self._wake is not None, "Batcher.start() was not awaited"
+        if len(self._pending) >= self.max_queue:
             raise ProtocolError(
                 429, "the server is busy: too many queued requests, retry later", "rate_limit_error"
             )
-        future = asyncio.get_running_loop().create_future()
-        await self._queue.put((request, sampling, future))
-        return await future
-
-    async def _collect(self) -> list[_Item]:
-        assert self._queue is not None
-        batch = [await self._queue.get()]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.max_wait
-        while len(batch) < self.max_batch_size:
-            if not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+        item = _Item(job, loop.create_future(), loop.time())
+        self._pending.append(item)
+        self._wake.set()
+        try:
+            return await item.future
+        except asyncio.CancelledError:
+            job.cancelled.set()
+            raise
+
+    def _pick(self, now: float) -> list[_Item]:
+        """The oldest job if it waited too long, else the shortest; then the shortest others that fit."""
+        self._pending = [i for i in self._pending if not (i.job.cancelled.is_set() or i.future.done())]
+        if not self._pending:
+            return []
+        aged = [i for i in self._pending if now - i.since >= self.max_age]
+        order = sorted(self._pending, key=lambda i: (i.job.prompt_tokens, i.since))
+        first = min(aged, key=lambda i: i.since) if aged else order[0]
+        chosen, longest = [first], first.job.prompt_tokens
+        for item in order:
+            if len(chosen) >= self.max_batch_size:
+                break
+            if item is first:
                 continue
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-            except asyncio.TimeoutError:
-                break
-        return batch
+            width = max(longest, item.job.prompt_tokens)
+            if width * (len(chosen) + 1) > self.max_batch_tokens:
+                continue
+            chosen.append(item)
+            longest = width
+        picked = {id(i) for i in chosen}
+        self._pending = [i for i in self._pending if id(i) not in picked]
+        return chosen
 
     async def _loop(self) -> None:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
         while True:
-            batch = await self._collect()
-            groups: dict[tuple, list[_Item]] = defaultdict(list)
-            for item in batch:
-                if not item[2].cancelled():
-                    groups[astuple(item[1])].append(item)
-            for items in groups.values():
+            await self._wake.wait()
+            if len(self._pending) < self.max_batch_size:
+                await asyncio.sleep(self.max_wait)  # let concurrent requests join this call
+            items = self._pick(loop.time())
+            if not self._pending:
+                self._wake.clear()
+            if items:
                 await self._run(items)
 
     async def _run(self, items: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
-        sampling = items[0][1]
         self.batches.append(len(items))
+        self.running = len(items)
         try:
-            texts = await loop.run_in_executor(
-                self._pool, self.engine.generate, [i[0] for i in items], sampling
+            results = await loop.run_in_executor(
+                self._pool, self.engine.complete, [i.job for i in items], self._waiting, self.slice_s
             )
         except Exception as exc:
+            self.running = 0
             if len(items) > 1:
                 for item in items:
                     await self._run([item])
                 return
-            if not items[0][2].done():
-                items[0][2].set_exception(exc)
+            if not items[0].future.done():
+                items[0].future.set_exception(exc)
             return
-        n = sampling.num_return_sequences
-        for k, (_, _, future) in enumerate(items):
-            if not future.done():
-                future.set_result(texts[k * n : (k + 1) * n])
+        self.running = 0
+        for item, completions in zip(items, results, strict=True):
+            if any(c.finish_reason == "preempted" for c in completions) and not item.future.done():
+                self._pending.append(item)  # it continues later, keeping its place in time
+                assert self._wake is not None
+                self._wake.set()
+            elif not item.future.done():
+                item.future.set_result(completions)
+
+    def _waiting(self) -> bool:
+        """Whether jobs wait for the model (read from the worker thread)."""
+        return any(not i.job.cancelled.is_set() for i in self._pending)

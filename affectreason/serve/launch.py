@@ -89,6 +89,7 @@ def serve(
     vllm_options: dict[str, Any] | None = None,
 ) -> int:
     """Serve `model` (and its adapters) on `options.host:options.port` until interrupted; returns an exit code."""
+    options.validate()
     limits = options.limits()  # validates the media folder before anything heavy starts
     if pick_engine(engine) == "vllm":
         from affectreason.backbones.base import load_backbone

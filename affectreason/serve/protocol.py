@@ -6,6 +6,8 @@ the HTTP status and a one-line message, which the app turns into an OpenAI-style
 
 from __future__ import annotations
 
+import math
+import re
 import tempfile
 import time
 import uuid
@@ -17,6 +19,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from affectreason.engines.base import ALL_MODALITIES, Request, SamplingParams
+from affectreason.engines.hf import Completion
 from affectreason.errors import AffectReasonError
 from affectreason.media import Clip, load_clip, probe_duration
 from affectreason.prompts import Prompt
@@ -29,8 +32,28 @@ _VIDEO_MIME_SUFFIX = {
     "video/webm": ".webm",
     "video/quicktime": ".mov",
     "video/x-matroska": ".mkv",
+    "video/x-msvideo": ".avi",
+    "video/avi": ".avi",
+}
+_AUDIO_MIME_SUFFIX = {
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/mpeg": ".mp3",
+    "audio/mp3": ".mp3",
+    "audio/flac": ".flac",
+    "audio/x-flac": ".flac",
+    "audio/ogg": ".ogg",
+    "audio/mp4": ".m4a",
+    "audio/aac": ".aac",
+    "audio/opus": ".opus",
+    "audio/webm": ".webm",
 }
 _OPTION_KEYS = {"frames", "fps", "max_frames", "segment", "modalities", "transcript"}
+_MAX_DEPTH = 32
+_MAX_NAME = 255  # one path component, as most file systems allow
+_MAX_PATH = 1024
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ProtocolError(AffectReasonError):
@@ -39,7 +62,9 @@ class ProtocolError(AffectReasonError):
     def __init__(
         self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None
     ):
-        super().__init__(message)
+        # client text echoed in a message may hold lone surrogates, NULs or newlines: keep the body one valid line
+        safe = " ".join(message.encode("utf-8", "backslashreplace").decode("utf-8").split())
+        super().__init__(safe.replace("\x00", "\\x00"))
         self.status, self.kind, self.param = status, kind, param
 
     def body(self) -> dict[str, Any]:
@@ -55,6 +80,7 @@ class Limits:
     max_duration: float = 600.0
     max_new_tokens: int = 4096
     max_choices: int = 8
+    max_text_chars: int = 256 * 1024  # prompt plus transcript, refused before any tokenising
     media_dir: Path | None = None  # local files (file:// URLs) are read only from inside this folder
 
 
@@ -68,17 +94,41 @@ class ChatCall:
     stream: bool = False
     prompt_version: str | None = None
     clip_info: dict[str, Any] = field(default_factory=dict)
+    max_tokens_given: bool = False
+    include_usage: bool = False
 
 
 def _bad(message: str, param: str | None = None, status: int = 400) -> ProtocolError:
     return ProtocolError(status, message, param=param)
 
 
+def _is_number(value: Any) -> bool:
+    """A finite JSON number (booleans are not numbers here)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def check_json(value: Any) -> None:
+    """Refuse bodies nested deeper than `_MAX_DEPTH` or holding lone surrogates (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise _bad(f"the request body is nested deeper than {_MAX_DEPTH} levels")
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise _bad("the request body holds a lone surrogate: strings must be valid Unicode")
+        elif isinstance(item, dict):
+            stack.extend((k, depth + 1) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
 def _number(body: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
     value = body.get(key)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+    if not _is_number(value) or not low <= value <= high:
         raise _bad(f"'{key}' must be a number between {low:g} and {high:g}", key)
     return float(value)
 
@@ -101,6 +151,7 @@ def _text(content: Any, where: str) -> tuple[str, list[dict[str, Any]]]:
     texts, media = [], []
     for i, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
+        kind = kind if isinstance(kind, str) else None
         if kind == "text":
             if not isinstance(part.get("text"), str):
                 raise _bad(f"{where}.content[{i}].text must be a string", where)
@@ -120,12 +171,17 @@ def _local_path(url: str, limits: Limits, param: str) -> Path:
     if limits.media_dir is None:
         raise ProtocolError(403, "local files are not served: start the server with --media-dir", param=param)
     raw = unquote(urlparse(url).path) if url.startswith("file:") else url
+    if "\x00" in raw or len(raw) > _MAX_PATH or any(len(p) > _MAX_NAME for p in raw.split("/")):
+        raise _bad(f"{param}: the file name is not a valid path", param)
     root = limits.media_dir.resolve()
-    path = Path(raw).resolve() if Path(raw).is_absolute() else (root / raw).resolve()
-    if not path.is_relative_to(root):
-        raise ProtocolError(403, f"'{raw}' is outside the allowed media folder", param=param)
-    if not path.is_file():
-        raise _bad(f"'{raw}' does not exist in the media folder", param, status=404)
+    try:
+        path = Path(raw).resolve() if Path(raw).is_absolute() else (root / raw).resolve()
+        if not path.is_relative_to(root):
+            raise ProtocolError(403, f"{param}: the file is outside the allowed media folder", param=param)
+        if not path.is_file():
+            raise _bad(f"{param}: the file does not exist in the media folder", param, status=404)
+    except OSError:
+        raise _bad(f"{param}: the file cannot be opened", param) from None
     return path
 
 
@@ -146,7 +202,11 @@ class _Media:
             raise _bad("video_url.url must be a non-empty string", "video_url")
         if url.startswith("data:"):
             mime, payload = self._decode(url, "video_url")
-            return self._write(payload, _VIDEO_MIME_SUFFIX.get(mime, ".mp4"))
+            if mime not in _VIDEO_MIME_SUFFIX:
+                raise _bad(
+                    f"video_url: the mime type must be one of {', '.join(_VIDEO_MIME_SUFFIX)}", "video_url"
+                )
+            return self._write(payload, _VIDEO_MIME_SUFFIX[mime])
         return self._url(url, "video_url")
 
     def audio(self, part: dict[str, Any]) -> Path:
@@ -154,9 +214,12 @@ class _Media:
             spec = part.get("input_audio")
             if not isinstance(spec, dict) or not isinstance(spec.get("data"), str):
                 raise _bad("input_audio must be {data: base64, format: wav|mp3|...}", "input_audio")
-            fmt = str(spec.get("format", "wav")).lower()
-            if fmt not in _AUDIO_FORMATS:
-                raise _bad(f"input_audio.format {fmt!r} is not one of {', '.join(sorted(_AUDIO_FORMATS))}")
+            fmt = spec.get("format", "wav")
+            if not isinstance(fmt, str) or fmt.lower() not in _AUDIO_FORMATS:
+                raise _bad(
+                    f"input_audio.format must be one of {', '.join(sorted(_AUDIO_FORMATS))}", "input_audio"
+                )
+            fmt = fmt.lower()
             try:
                 payload = b64decode(spec["data"], "input_audio.data")
             except AffectReasonError as exc:
@@ -167,7 +230,11 @@ class _Media:
             raise _bad("audio_url.url must be a non-empty string", "audio_url")
         if url.startswith("data:"):
             mime, payload = self._decode(url, "audio_url")
-            return self._write(payload, "." + (mime.split("/")[-1].removeprefix("x-") or "wav"))
+            if mime not in _AUDIO_MIME_SUFFIX:
+                raise _bad(
+                    f"audio_url: the mime type must be one of {', '.join(_AUDIO_MIME_SUFFIX)}", "audio_url"
+                )
+            return self._write(payload, _AUDIO_MIME_SUFFIX[mime])
         return self._url(url, "audio_url")
 
     def _decode(self, url: str, param: str) -> tuple[str, bytes]:
@@ -205,15 +272,13 @@ def _options(body: dict[str, Any], limits: Limits) -> dict[str, Any]:
     fps = _number(options, "fps", 0.0, 0.0, 60.0) or None
     segment = options.get("segment")
     if segment is not None:
-        ok = (
-            isinstance(segment, list)
-            and len(segment) == 2
-            and all(isinstance(v, (int, float)) for v in segment)
-        )
+        ok = isinstance(segment, list) and len(segment) == 2 and all(_is_number(v) for v in segment)
         if not ok or not 0 <= segment[0] < segment[1]:
             raise _bad(f"{EXTRA_FIELD}.segment must be [start, end] seconds with start < end", "segment")
     modalities = options.get("modalities", sorted(ALL_MODALITIES))
-    if not isinstance(modalities, list) or not set(modalities) <= ALL_MODALITIES:
+    if not isinstance(modalities, list) or not all(
+        isinstance(m, str) and m in ALL_MODALITIES for m in modalities
+    ):
         raise _bad(f"{EXTRA_FIELD}.modalities must be a list drawn from video, audio, text", "modalities")
     transcript = options.get("transcript")
     if transcript is not None and not isinstance(transcript, str):
@@ -236,9 +301,17 @@ def _messages(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     system, user = [], None
     for i, message in enumerate(messages):
         role = message.get("role") if isinstance(message, dict) else None
+        role = role if isinstance(role, str) else None
         if role in {"system", "developer"}:
-            system.append(_text(message.get("content"), f"messages[{i}]")[0])
+            text, media = _text(message.get("content"), f"messages[{i}]")
+            if media:
+                raise _bad(
+                    f"messages[{i}]: media belongs in the user message, not the {role} message", "messages"
+                )
+            system.append(text)
         elif role == "user":
+            if user is not None:
+                raise _bad("multi-turn chats are not supported: send one user message per clip", "messages")
             user = (i, message)
         elif role == "assistant":
             raise _bad("multi-turn chats are not supported: send one user message per clip", "messages")
@@ -248,6 +321,14 @@ def _messages(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         raise _bad("'messages' needs a user message", "messages")
     text, media = _text(user[1].get("content"), f"messages[{user[0]}]")
     return "\n\n".join([*system, text]).strip(), media
+
+
+def _scrub(message: str, *folders: str | Path | None) -> str:
+    """A media error without the server's folders in it."""
+    for folder in folders:
+        if folder:
+            message = message.replace(f"{folder}/", "").replace(str(folder), "")
+    return message
 
 
 def decode_clip(media_parts: list[dict[str, Any]], options: dict[str, Any], limits: Limits) -> Clip:
@@ -286,7 +367,7 @@ def decode_clip(media_parts: list[dict[str, Any]], options: dict[str, Any], limi
         except ProtocolError:
             raise
         except AffectReasonError as exc:
-            raise _bad(str(exc).replace(tmp + "/", ""), "messages") from None
+            raise _bad(_scrub(str(exc), tmp, limits.media_dir), "messages") from None
     if clip is None:
         clip = Clip(frames=None, frame_times=np.zeros(0), audio=None, duration=0.0, source="request")
     clip.source = "request"
@@ -305,12 +386,19 @@ def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default
     if model not in served:
         raise ProtocolError(
             404,
-            f"model '{model}' is not served here: choose one of {', '.join(served)}",
+            f"model {model[:64]!r} is not served here: choose one of {', '.join(served)}",
             "not_found_error",
             "model",
         )
     options = _options(body, limits)
     prompt, media_parts = _messages(body)
+    text_chars = len(prompt) + len(options["transcript"] or "")
+    if text_chars > limits.max_text_chars:
+        raise ProtocolError(
+            413,
+            f"the prompt and transcript hold {text_chars} characters; this server accepts at most {limits.max_text_chars}",
+            param="messages",
+        )
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     sampling = SamplingParams(
         temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
@@ -338,11 +426,31 @@ def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default
         "audio_seconds": round(len(clip.audio) / clip.sample_rate, 3) if clip.has_audio else 0.0,
     }
     version = None if prompt else default_prompt.id
-    return ChatCall(model, request, sampling, stream, prompt_version=version, clip_info=info)
+    stream_options = body.get("stream_options") or {}
+    if not isinstance(stream_options, dict):
+        raise _bad("'stream_options' must be an object", "stream_options")
+    return ChatCall(
+        model,
+        request,
+        sampling,
+        stream,
+        prompt_version=version,
+        clip_info=info,
+        max_tokens_given=max_tokens is not None,
+        include_usage=stream_options.get("include_usage") is True,
+    )
 
 
-def completion_body(call: ChatCall, texts: list[str]) -> dict[str, Any]:
+def usage(completions: list[Completion]) -> dict[str, int]:
+    """OpenAI `usage`: the prompt counted once, every returned sequence's tokens."""
+    prompt = completions[0].prompt_tokens if completions else 0
+    generated = sum(c.completion_tokens for c in completions)
+    return {"prompt_tokens": prompt, "completion_tokens": generated, "total_tokens": prompt + generated}
+
+
+def completion_body(call: ChatCall, completions: list[Completion]) -> dict[str, Any]:
     """The chat.completion response: the model text as content, the parsed rationale in `affectreason`."""
+    texts = [c.text for c in completions]
     rationales = [parse_rationale(t).to_dict() for t in texts]
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -352,12 +460,13 @@ def completion_body(call: ChatCall, texts: list[str]) -> dict[str, Any]:
         "choices": [
             {
                 "index": i,
-                "message": {"role": "assistant", "content": t},
-                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": c.text},
+                "finish_reason": c.finish_reason,
                 "logprobs": None,
             }
-            for i, t in enumerate(texts)
+            for i, c in enumerate(completions)
         ],
+        "usage": usage(completions),
         EXTRA_FIELD: {
             "format_version": FORMAT_VERSION,
             "prompt_version": call.prompt_version,
@@ -368,7 +477,7 @@ def completion_body(call: ChatCall, texts: list[str]) -> dict[str, Any]:
     }
 
 
-def stream_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
+def stream_chunks(body: dict[str, Any], include_usage: bool = False) -> list[dict[str, Any]]:
     """A finished completion as `chat.completion.chunk` events: role and content per choice, then a stop."""
     base = {
         "id": body["id"],
@@ -383,6 +492,9 @@ def stream_chunks(body: dict[str, Any]) -> list[dict[str, Any]]:
             {**base, "choices": [{"index": choice["index"], "delta": delta, "finish_reason": None}]}
         )
     for choice in body["choices"]:
-        chunks.append({**base, "choices": [{"index": choice["index"], "delta": {}, "finish_reason": "stop"}]})
+        end = {"index": choice["index"], "delta": {}, "finish_reason": choice["finish_reason"]}
+        chunks.append({**base, "choices": [end]})
     chunks[-1][EXTRA_FIELD] = body[EXTRA_FIELD]
+    if include_usage:  # as OpenAI does: one last chunk without choices
+        chunks.append({**base, "choices": [], "usage": body["usage"]})
     return chunks

@@ -3,7 +3,10 @@ on a pre-bound loopback socket (tests, the throughput benchmark, notebooks)."""
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,7 +32,37 @@ class ServeOptions:
     max_request_mb: float = 64.0
     max_frames: int = 64
     max_duration: float = 600.0
+    max_text_kb: float = 256.0
     prompt: str = "describe"
+    insecure: bool = False
+
+    def validate(self) -> None:
+        """Refuse setups that switch auth off by accident or limits that make no sense, before anything loads."""
+        if self.api_key is not None and not self.api_key.strip():
+            raise AffectReasonError("--api-key is empty: give a key, or leave it out (loopback only)")
+        if self.api_key is None and os.environ.get(API_KEY_ENV) is not None:
+            raise AffectReasonError(
+                f"{API_KEY_ENV} is set but empty: give a key, or unset it (loopback only)"
+            )
+        if not self.api_key and not is_loopback(self.host) and not self.insecure:
+            raise AffectReasonError(
+                f"--host {self.host} exposes the server without a key: pass --api-key (or {API_KEY_ENV}),"
+                " or --insecure to serve without one"
+            )
+        checks = {
+            "--port": (self.port, 0, 65535),
+            "--max-batch-size": (self.max_batch_size, 1, 4096),
+            "--batch-wait-ms": (self.max_wait_ms, 0, 60_000),
+            "--max-request-mb": (self.max_request_mb, 0.001, 16_384),
+            "--max-frames": (self.max_frames, 1, 4096),
+            "--max-duration": (self.max_duration, 0.1, 86_400),
+            "--max-text-kb": (self.max_text_kb, 0.001, 65_536),
+        }
+        for flag, (value, low, high) in checks.items():
+            if not low <= value <= high:  # NaN fails this too
+                raise AffectReasonError(
+                    f"{flag} {value:g} is out of range: it must be between {low:g} and {high:g}"
+                )
 
     def limits(self) -> Limits:
         media_dir = Path(self.media_dir).expanduser().resolve() if self.media_dir else None
@@ -39,8 +72,22 @@ class ServeOptions:
             max_request_bytes=int(self.max_request_mb * 1024 * 1024),
             max_frames=self.max_frames,
             max_duration=self.max_duration,
+            max_text_chars=int(self.max_text_kb * 1024),
             media_dir=media_dir,
         )
+
+
+API_KEY_ENV = "AFFECTREASON_API_KEY"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_adapters(specs: list[str]) -> dict[str, str]:
@@ -94,6 +141,8 @@ def run(app: Any, host: str, port: int, log_level: str = "info") -> None:
     import uvicorn
 
     sock = bind(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"listening on http://{shown}:{sock.getsockname()[1]}/v1", file=sys.stderr, flush=True)
     config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
     try:
         uvicorn.Server(config).run(sockets=[sock])

@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from affectreason.boundedyaml import load_yaml
 from affectreason.errors import AffectReasonError
+from affectreason.families import model_type_of, quantization_refusal
 from affectreason.paths import recipes_dir
 
 
@@ -403,6 +404,10 @@ def _logger_problems(value: Any) -> list[str]:
 
 def _tuning_problems(model: ModelSection, method: str) -> list[str]:
     problems = []
+    kind = model_type_of(model.name_or_path) if model.quantization else None
+    refusal = quantization_refusal(kind, model.quantization) if kind else None
+    if refusal:
+        problems.append(f"model.quantization: {refusal}")
     if model.quantization and not importlib.util.find_spec("bitsandbytes"):
         problems.append(
             f"model.quantization: {model.quantization} needs bitsandbytes (pip install bitsandbytes)"

@@ -1,20 +1,30 @@
-"""Serving throughput: the in-process OpenAI-compatible server at concurrency 1, 8 and 32 against sequential
-in-process `describe` on the same clips (goal: batching at least doubles throughput at concurrency 8).
+"""Serving throughput and fairness: the in-process OpenAI-compatible server against sequential in-process
+`describe` on the same clips, for four workloads.
+
+- equal clips: concurrency 1, 8 and 32 (goal: concurrency 8 at least 2x sequential describe);
+- mixed sizes: clips of four resolutions and three lengths (goal: concurrency 8 at least 1.5x sequential),
+  plus `describe` over the same folder at batch size 8 against batch size 1;
+- mixed seeds: sampled requests, each with its own seed, at concurrency 8 against concurrency 1 (they share
+  engine batches: the mean batch size is printed);
+- head of line: the p95 latency of short text requests alone, and sent one after another while one
+  near-context prompt is prefilled and generates (goal: at most 3x the unloaded p95).
 
 Run: python eval/perf/serve_throughput.py [--model PATH] [--clips 32] [--max-new-tokens 32] [--max-batch-size 8]
-[--repeats 3] [--device cpu|cuda] [--gpu]. Without --model a tiny random Qwen2.5-Omni thinker is built in a temp dir.
-Sequential describe decodes each clip with `load_clip` and generates it alone. The server side is measured
-as a client sees it: each request is the clip's video part (the mp4 file as a data URL, so the server
-decodes it too) plus the prompt, sent with the official `openai` client from N threads; requests/s over the
-whole run and the p50/p95 of per-request latency. With --gpu, offline vLLM on the same clips is added where
-vllm is installed.
+[--repeats 3] [--device cpu|cuda] [--gpu] [--only equal,mixed,seeds,hol]. Without --model a tiny random
+Qwen2.5-Omni thinker is built in a temp dir. Sequential describe decodes each clip with `load_clip` and
+generates it alone. The server side is measured as a client sees it: each request is the clip's video part
+(the mp4 file as a data URL, so the server decodes it too) plus the prompt, sent with the official `openai`
+client from N threads; requests/s over the whole run and the p50/p95 of per-request latency. With --gpu,
+offline vLLM on the equal clips is added where vllm is installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -48,10 +58,15 @@ def sequential_describe(paths: list[Path], engine, options: DescribeOptions) -> 
     return len(paths) / (time.perf_counter() - start)
 
 
+def _p95(latencies: list[float]) -> float:
+    latencies = sorted(latencies)
+    return latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+
+
 def served(
-    url: str, paths: list[Path], options: DescribeOptions, concurrency: int
+    url: str, paths: list[Path], options: DescribeOptions, concurrency: int, seeds: bool = False
 ) -> tuple[float, float, float]:
-    """(requests/s, p50 s, p95 s) with `concurrency` client threads."""
+    """(requests/s, p50 s, p95 s) with `concurrency` client threads; with `seeds`, sampled with one seed each."""
     import openai
 
     client = openai.OpenAI(base_url=url, api_key="none", max_retries=0, timeout=600)
@@ -64,22 +79,74 @@ def served(
         for p in paths
     ]
 
-    def one(content: list[dict]) -> float:
+    def one(seed: int) -> float:
+        sampling = {"temperature": 1.0, "seed": seed} if seeds else {}
         start = time.perf_counter()
         client.chat.completions.create(
             model="bench",
-            messages=[{"role": "user", "content": content}],
+            messages=[{"role": "user", "content": bodies[seed]}],
             max_tokens=options.max_new_tokens,
             extra_body={"affectreason": {"frames": options.frames}},
+            **sampling,
         )
         return time.perf_counter() - start
 
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        latencies = sorted(pool.map(one, bodies))
+        latencies = list(pool.map(one, range(len(bodies))))
     rps = len(bodies) / (time.perf_counter() - start)
-    p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
-    return rps, statistics.median(latencies), p95
+    return rps, statistics.median(latencies), _p95(latencies)
+
+
+def describe_folder(paths: list[Path], engine, options: DescribeOptions, batch_size: int) -> float:
+    """Requests/s of `describe_clips` over all clips in chunks of `batch_size` (what `describe DIR` does)."""
+    engine.batch_size = batch_size
+    start = time.perf_counter()
+    for i in range(0, len(paths), batch_size):
+        clips = [load_clip(p, frames=options.frames) for p in paths[i : i + batch_size]]
+        assert len(describe_clips(clips, engine, options)) == len(clips)
+    return len(paths) / (time.perf_counter() - start)
+
+
+def head_of_line(
+    url: str, engine, shorts: int, long_tokens: int, prompt_tokens: int | None = None
+) -> tuple[float, float]:
+    """(unloaded p95, p95 while a near-context prompt generates) of short text requests, in seconds."""
+    import openai
+
+    client = openai.OpenAI(base_url=url, api_key="none", max_retries=0, timeout=600)
+    context = engine.context_length or 4096
+    rng = random.Random(0)
+    words = " ".join("".join(rng.choices("abcdefghij", k=rng.randint(2, 6))) for _ in range(context))
+    tokenizer = engine.backbone.tokenizer
+    ids = tokenizer(words)["input_ids"][: prompt_tokens or context - long_tokens - 64]
+    long_prompt = tokenizer.decode(ids)
+
+    def ask(text: str, max_tokens: int) -> float:
+        start = time.perf_counter()
+        client.chat.completions.create(
+            model="bench", messages=[{"role": "user", "content": text}], max_tokens=max_tokens
+        )
+        return time.perf_counter() - start
+
+    def short_p95() -> float:
+        latencies = []
+        for i in range(shorts):
+            latencies.append(ask(f"How does speaker {i} feel?", 8))
+            time.sleep(0.05)
+        return _p95(latencies)
+
+    alone = short_p95()
+    long_time = ask(long_prompt, long_tokens)  # alone, to space the short requests over its run
+    busy = threading.Thread(target=ask, args=(long_prompt, long_tokens))
+    busy.start()
+    time.sleep(0.05)  # the long prompt is queued first
+    latencies = []
+    while busy.is_alive() or len(latencies) < 5:
+        latencies.append(ask(f"How does speaker {len(latencies)} feel?", 8))
+        time.sleep(max(0.05, long_time / shorts))
+    busy.join()
+    return alone, _p95(latencies)
 
 
 def vllm_offline(model: str, paths: list[Path], options: DescribeOptions) -> float | None:
@@ -98,6 +165,36 @@ def vllm_offline(model: str, paths: list[Path], options: DescribeOptions) -> flo
     return len(paths) / (time.perf_counter() - start)
 
 
+def _row(name: str, values: list[tuple], baseline: float) -> str:
+    rps, p50, p95 = _median(values)
+    p50s = f"{p50:8.3f}" if p50 is not None else f"{'-':>8}"
+    p95s = f"{p95:8.3f}" if p95 is not None else f"{'-':>8}"
+    return f"{name:<44} {rps:8.2f} {rps / baseline:11.2f}x {p50s} {p95s}"
+
+
+def _table(title: str, runs: dict[str, list[tuple]]) -> None:
+    print(f"\n{title}")
+    print(f"{'run':<44} {'req/s':>8} {'vs first':>12} {'p50 s':>8} {'p95 s':>8}")
+    baseline = _median(next(iter(runs.values())))[0]
+    for name, values in runs.items():
+        print(_row(name, values, baseline))
+
+
+def _clips(folder: Path, count: int, mixed: bool) -> list[Path]:
+    sizes = [(32, 32), (64, 48), (128, 96), (192, 144)] if mixed else [(32, 32)]
+    durations = [1.0, 2.0, 4.0] if mixed else [2.0]
+    return [
+        synth.write_emotion_clip(
+            folder / f"{'mixed' if mixed else 'equal'}{i}.mp4",
+            FAMILIES[i % len(FAMILIES)],
+            seed=i,
+            duration=durations[i % len(durations)],
+            size=sizes[i % len(sizes)],
+        )
+        for i in range(count)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="a checkpoint (default: a tiny random Qwen2.5-Omni thinker)")
@@ -106,57 +203,80 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--max-batch-size", type=int, default=8)
+    parser.add_argument(
+        "--long-tokens", type=int, default=256, help="head of line: the long request's tokens"
+    )
+    parser.add_argument(
+        "--long-prompt-tokens",
+        type=int,
+        default=None,
+        help="head of line: its prompt (default: fill the context)",
+    )
     parser.add_argument("--device", default=None)
     parser.add_argument("--gpu", action="store_true", help="also measure offline vLLM (when installed)")
+    parser.add_argument("--only", default="equal,mixed,seeds,hol", help="workloads to run, comma-separated")
     args = parser.parse_args()
+    only = set(args.only.split(","))
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model = args.model or str(build_tiny_checkpoint("qwen2_5_omni", folder / "tiny"))
-        paths = [
-            synth.write_emotion_clip(
-                folder / f"clip{i}.mp4", FAMILIES[i % len(FAMILIES)], seed=i, duration=2.0
-            )
-            for i in range(args.clips)
-        ]
+        equal, mixed = _clips(folder, args.clips, False), _clips(folder, args.clips, True)
         options = DescribeOptions(frames=args.frames, max_new_tokens=args.max_new_tokens, batch_size=1)
         engine = HFEngine(load_backbone(model, device=args.device), batch_size=args.max_batch_size)
         app = build_app(engine, ServeOptions(served_model_name="bench", max_batch_size=args.max_batch_size))
-        runs: dict[str, list[tuple[float, float | None, float | None]]] = {}
-        batches: dict[int, list[int]] = {}
+        tables: dict[str, dict[str, list[tuple]]] = {}
+        batches: dict[str, list[int]] = {}
+
+        def record(table: str, name: str, value: tuple, before: int | None = None) -> None:
+            tables.setdefault(table, {}).setdefault(name, []).append(value)
+            if before is not None:
+                batches.setdefault(f"{table}: {name}", []).extend(app.state.batcher.batches[before:])
+
+        def serve(table: str, name: str, paths: list[Path], concurrency: int, seeds: bool = False) -> None:
+            before = len(app.state.batcher.batches)
+            record(table, name, served(server.url, paths, options, concurrency, seeds), before)
+
         with BackgroundServer(app) as server:
-            sequential_describe(paths[:2], engine, options)  # warm-up
-            served(server.url, paths[:2], options, 2)
+            sequential_describe(equal[:2], engine, options)  # warm-up
+            served(server.url, equal[:2], options, 2)
             # Interleaved repeats, medians reported: the machine's load drifts during a run.
             for _ in range(args.repeats):
-                runs.setdefault(BASELINE, []).append(
-                    (sequential_describe(paths, engine, options), None, None)
+                if "equal" in only:
+                    record("equal clips", BASELINE, (sequential_describe(equal, engine, options), None, None))
+                    for concurrency in (1, 8, 32):
+                        serve("equal clips", f"server, concurrency {concurrency}", equal, concurrency)
+                if "mixed" in only:
+                    record("mixed sizes", BASELINE, (sequential_describe(mixed, engine, options), None, None))
+                    serve("mixed sizes", "server, concurrency 8", mixed, 8)
+                    for size in (1, args.max_batch_size):
+                        rps = describe_folder(mixed, engine, options, size)
+                        record("mixed sizes", f"describe folder, batch size {size}", (rps, None, None))
+                    engine.batch_size = args.max_batch_size
+                if "seeds" in only:
+                    serve("mixed seeds (sampled)", "server, concurrency 1", equal, 1, seeds=True)
+                    serve("mixed seeds (sampled)", "server, concurrency 8", equal, 8, seeds=True)
+            if "hol" in only:
+                alone, loaded = head_of_line(
+                    server.url, engine, 20, args.long_tokens, args.long_prompt_tokens
                 )
-                for concurrency in (1, 8, 32):
-                    before = len(app.state.batcher.batches)
-                    runs.setdefault(f"server, concurrency {concurrency}", []).append(
-                        served(server.url, paths, options, concurrency)
-                    )
-                    batches.setdefault(concurrency, []).extend(app.state.batcher.batches[before:])
-        rows = [(name, *_median(values)) for name, values in runs.items()]
-        baseline = rows[0][1]
-        if args.gpu:
-            rps = vllm_offline(model, paths, options)
-            rows.append(("offline vLLM (all clips at once)", rps, None, None))
+        if args.gpu and "equal" in only:
+            rps = vllm_offline(model, equal, options)
+            record("equal clips", "offline vLLM (all clips at once)", (rps or 0.0, None, None))
 
     print(
         f"{args.clips} clips, {args.frames} frames, {args.max_new_tokens} new tokens, max batch {args.max_batch_size}"
     )
-    print(f"{'run':<36} {'req/s':>8} {'vs describe':>12} {'p50 s':>8} {'p95 s':>8}")
-    for name, rps, p50, p95 in rows:
-        if rps is None:
-            print(f"{name:<36} {'n/a (vllm not installed)':>30}")
-            continue
-        p50s = f"{p50:8.3f}" if p50 is not None else f"{'-':>8}"
-        p95s = f"{p95:8.3f}" if p95 is not None else f"{'-':>8}"
-        print(f"{name:<36} {rps:8.2f} {rps / baseline:11.2f}x {p50s} {p95s}")
-    for concurrency, sizes in batches.items():
-        print(f"concurrency {concurrency}: mean engine batch {statistics.mean(sizes):.1f}, max {max(sizes)}")
+    for title, runs in tables.items():
+        _table(title, runs)
+    print()
+    for name, sizes in batches.items():
+        print(f"{name}: mean engine batch {statistics.mean(sizes):.1f}, max {max(sizes)}")
+    if "hol" in only:
+        print(
+            f"\nhead of line: short-request p95 {alone:.3f} s alone, {loaded:.3f} s under a long prompt"
+            f" ({loaded / alone:.2f}x; goal <= 3x)"
+        )
 
 
 if __name__ == "__main__":
