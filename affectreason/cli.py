@@ -27,7 +27,6 @@ _COMMAND_MODULES = (
     "data",
     "recipes",
     "train",
-    "train_rl",
     "merge",
     "serve",
 )

@@ -132,8 +132,8 @@ def evaluate(model: Path, adapter: Path, heldout: Path, args: argparse.Namespace
     from affectreason.rationale import parse_rationale
     from affectreason.request import Request
     from affectreason.train.collator import load_row_clip
-    from affectreason.train.config import DataSection
     from affectreason.train.data import load_captions
+    from affectreason.train.sections import DataSection
 
     engine = HFEngine(load_backbone(str(model), adapter=str(adapter), dtype="float32"), batch_size=36)
     examples = load_captions(heldout)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from affectreason.bench.adapters import check_data, resolve_data_root, scan_dataset
-from affectreason.bench.report import compute_results, dataset_scorer, plot_data, render_markdown
-from affectreason.bench.runner import parse_shard, select_samples
+from affectreason.bench.options import parse_shard, select_samples
+from affectreason.bench.report import plot_data, render_markdown
+from affectreason.bench.results import compute_results, dataset_scorer
 from affectreason.bench.store import PredictionStore, incompatibility
 from affectreason.bench.suites import load_suite, suite_names
 from affectreason.bench.synthetic import write_data_root

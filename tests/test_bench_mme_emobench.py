@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from affectreason.bench.runner import BenchOptions, run_bench
+from affectreason.bench.options import BenchOptions
+from affectreason.bench.runner import run_bench
 from affectreason.cli import main
 from affectreason.describe import DescribeOptions, describe_clips
 from affectreason.engines import create_engine

@@ -42,8 +42,8 @@ def test_preference_batch_carries_media_for_chosen_and_rejected(tiny_qwen2_5_omn
 
     from affectreason.backbones import load_backbone
     from affectreason.train.collator import MultimodalCollator
-    from affectreason.train.config import DataSection
     from affectreason.train.dpo import PreferenceCollator, read_pairs
+    from affectreason.train.sections import DataSection
 
     rows = read_pairs(write_pairs(tmp_path / "data", count=2))
     backbone = load_backbone(str(tiny_qwen2_5_omni), dtype="float32")

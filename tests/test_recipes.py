@@ -11,15 +11,8 @@ import yaml
 from affectreason.cli import main
 from affectreason.errors import AffectReasonError
 from affectreason.paths import recipes_dir
-from affectreason.train.config import (
-    METHODS,
-    SECTIONS,
-    RecipeError,
-    build_recipe,
-    config_class,
-    list_recipes,
-    load_recipe,
-)
+from affectreason.train.config import RecipeError, build_recipe, config_class, list_recipes, load_recipe
+from affectreason.train.sections import METHODS, SECTIONS
 
 FAMILIES = (
     "qwen2_5_omni_3b",

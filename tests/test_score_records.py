@@ -114,7 +114,7 @@ def test_emer_reads_describe_json_list_output(describe_records, tmp_path, capsys
 
 
 def test_bench_emer_scores_structured_cues(describe_records):
-    from affectreason.bench.report import score_dataset
+    from affectreason.bench.results import score_dataset
 
     spec = load_suite("emer").dataset("emer_v1")
     record = dict(describe_records["segmented"])

@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from affectreason.backbones.base import load_backbone
+from affectreason.backbones import load_backbone
 from affectreason.engines.hf import HFEngine
 from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
 from affectreason.serve.wire import encode_wav

@@ -14,10 +14,10 @@ import numpy as np
 import openai
 import pytest
 
-from affectreason.backbones.base import load_backbone
-from affectreason.engines.base import Request
+from affectreason.backbones import load_backbone
 from affectreason.engines.hf import HFEngine
 from affectreason.media import Clip, load_clip
+from affectreason.request import Request
 from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
 from affectreason.serve.wire import clip_parts
 

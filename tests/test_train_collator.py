@@ -7,7 +7,7 @@ import pytest
 from affectreason.backbones.batching import IGNORE_INDEX
 from affectreason.errors import AffectReasonError
 from affectreason.train.collator import MultimodalCollator, load_row_clip
-from affectreason.train.config import DataSection
+from affectreason.train.sections import DataSection
 
 TARGET = "<think>\nReasoning: she laughs\n</think>\n<answer>\nEmotions: happy\n</answer>"
 

@@ -257,7 +257,8 @@ def test_data_pairs_prefer_faithful_cli(tiny_qwen2_5_omni, tmp_path):
 
 
 def test_bench_results_carry_a_faithfulness_column(tiny_qwen2_5_omni, tmp_path):
-    from affectreason.bench.runner import BenchOptions, run_bench
+    from affectreason.bench.options import BenchOptions
+    from affectreason.bench.runner import run_bench
     from affectreason.bench.suites import load_suite
     from affectreason.bench.synthetic import write_data_root
     from affectreason.describe import DescribeOptions, describe_clips

@@ -286,11 +286,3 @@ def backbone_class_for(model_type: str) -> type[Backbone]:
             f"unsupported model type '{model_type}': supported are {', '.join(sorted(_REGISTRY))}"
         )
     return _REGISTRY[model_type]
-
-
-def load_backbone(model: str, **options: Any) -> Backbone:
-    """The old import path of `affectreason.backbones.load_backbone`, kept only while `serve/launch.py` (issue 13,
-    in flight) still imports it from here; remove it with that import."""
-    from affectreason.backbones.loading import load_backbone as load
-
-    return load(model, **options)

@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     import torch
 
 _DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16"}
-_DTYPES.update({"fp32": "float32", "float32": "float32"})
+_DTYPES.update({"fp32": "float32", "float32": "float32", "auto": "auto"})
+
+
+def dtype_name(dtype: str) -> str:
+    """The torch / vLLM name of a `--dtype` value (`bf16` -> `bfloat16`; `auto` stays `auto`)."""
+    if dtype not in _DTYPES:
+        raise AffectReasonError(f"unknown dtype '{dtype}': choose auto, bf16, fp16 or fp32")
+    return _DTYPES[dtype]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -100,9 +107,7 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
         if device.startswith("cuda") and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         return torch.float32
-    if dtype not in _DTYPES:
-        raise AffectReasonError(f"unknown dtype '{dtype}': choose auto, bf16, fp16 or fp32")
-    return getattr(torch, _DTYPES[dtype])
+    return getattr(torch, dtype_name(dtype))
 
 
 def _quantization_config(quantization: str | None, cls: type[Backbone], dtype: torch.dtype) -> Any:

@@ -3,15 +3,14 @@ decoding overlapped, append predictions per batch, then score and report. Also `
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from affectreason.bench.adapters import DatasetScan, Sample, check_data
-from affectreason.bench.identity import fingerprint, local_path
+from affectreason.bench.manifest import build_manifest
+from affectreason.bench.options import BenchOptions, select_samples
 from affectreason.bench.store import (
     PredictionStore,
     RunLock,
@@ -21,143 +20,19 @@ from affectreason.bench.store import (
     write_json,
 )
 from affectreason.bench.suites import Suite, load_suite
+from affectreason.describe import describe_clips, load_for_describe, prefetch
 from affectreason.engines.base import Engine
 from affectreason.errors import AffectReasonError
-from affectreason.judge import Judge, JudgeOptions, judge_records
+from affectreason.judge import Judge, judge_records
 from affectreason.metrics.ov import check_protocol
-from affectreason.pipeline import DescribeOptions, describe_clips, load_for_describe, prefetch
 from affectreason.prompts import Prompt, load_prompt
 from affectreason.verify import verify_clip_record
 
 # `describe_batch(clips, engine, options, prompt) -> records`: the per-batch step. Per-sample variants plug
 # in here, e.g. `run_bench(..., describe_batch=affectreason.attribution.attribute_clips)` adds modality
-# ablations to every record (then `corpus_attribution(records, score=report.dataset_scorer(suite))`).
+# ablations to every record (then `corpus_attribution(records, score=results.dataset_scorer(suite))`).
 DescribeBatch = Callable[..., list[dict[str, Any]]]
-_PACKAGES = ("affectreason", "torch", "transformers", "peft", "trl", "av", "decord", "vllm", "openai")
-
-
-@dataclass
-class BenchOptions:
-    """What to run and how: dataset selection, sharding, resume, decoding (`describe`) and scoring protocol.
-
-    `model`, `adapter` and `engine` are recorded in the run manifest (the engine itself comes from the factory).
-    """
-
-    describe: DescribeOptions = field(default_factory=DescribeOptions)
-    datasets: list[str] | None = None
-    limit: int | None = None
-    shard: tuple[int, int] = (1, 1)
-    resume: bool = True
-    protocol: str = "affectreason"
-    wheel_dir: str | None = None
-    model: str | None = None
-    adapter: str | None = None
-    engine: str = "hf"
-    progress: bool = True
-    attribution: bool = False
-    judge: JudgeOptions | None = None
-    retry_failed: bool = False
-
-
 MAX_ATTEMPTS = 3  # a clip that failed this often is not retried on resume unless --retry-failed
-
-
-def parse_shard(value: str | None) -> tuple[int, int]:
-    """`i/n` with 1 <= i <= n (the i-th of n workers)."""
-    if not value:
-        return (1, 1)
-    try:
-        i, n = (int(part) for part in value.split("/"))
-    except ValueError:
-        raise AffectReasonError(f"--shard takes i/n, e.g. 2/8, got '{value}'") from None
-    if n < 1 or not 1 <= i <= n:
-        raise AffectReasonError(f"--shard {value}: need 1 <= i <= n (shards are numbered from 1)")
-    return i, n
-
-
-def select_samples(scan: DatasetScan, limit: int | None, shard: tuple[int, int]) -> list[tuple[int, Sample]]:
-    """The first `limit` samples in annotation order, then every n-th from position i-1: `(position, sample)`."""
-    if limit is not None and limit < 1:
-        raise AffectReasonError(f"--limit must be at least 1, got {limit}")
-    chosen = scan.samples[:limit] if limit else scan.samples
-    i, n = shard
-    return [(p, s) for p, s in enumerate(chosen) if p % n == i - 1]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for name in _PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
-
-
-def _git_commit() -> str | None:
-    checkout = Path(__file__).resolve().parents[2]
-    if not (checkout / ".git").exists():
-        return None
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() or None
-
-
-def build_manifest(
-    suite: Suite, scans: list[DatasetScan], options: BenchOptions, prompt: Prompt, root: Path
-) -> dict[str, Any]:
-    """Everything needed to reproduce the run: model, prompt, decoding, selection, versions, data hashes."""
-    d = options.describe
-    return {
-        "suite": suite.name,
-        "suite_file": suite.path,
-        "datasets": [s.spec.name for s in scans],
-        "selected": {
-            s.spec.name: len(s.samples[: options.limit] if options.limit else s.samples) for s in scans
-        },
-        "limit": options.limit,
-        "shard": list(options.shard),
-        "model": local_path(options.model),
-        "adapter": local_path(options.adapter),
-        "model_fingerprint": fingerprint(options.model),
-        "adapter_fingerprint": fingerprint(options.adapter),
-        "engine": options.engine,
-        "prompt": prompt.name,
-        "prompt_version": prompt.id,
-        "decoding": d.decoding(),
-        "sampling": {
-            "frames": d.frames,
-            "fps": d.fps,
-            "max_frames": d.max_frames,
-            "max_pixels": d.max_pixels,
-        },
-        "batch_size": d.batch_size,
-        "data_files": {str(f.relative_to(root)): _sha256(f) for s in scans for f in s.files},
-        "packages": _versions(),
-        "git_commit": _git_commit(),
-        **({"attribution": True} if options.attribution else {}),
-        **({"judge": options.judge.manifest()} if options.judge else {}),
-        **({"dataset_prompts": own} if (own := _dataset_prompts(scans)) else {}),
-    }
-
-
-def _dataset_prompts(scans: list[DatasetScan]) -> dict[str, str]:
-    """`dataset -> prompt id` for the datasets asked with their own prompt instead of the suite's."""
-    return {s.spec.name: load_prompt(s.spec.prompt).id for s in scans if s.spec.prompt}
 
 
 def _prepare_out(out: Path, manifest: dict[str, Any], resume: bool) -> PredictionStore:

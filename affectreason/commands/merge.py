@@ -18,7 +18,7 @@ def merge(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from affectreason.train.merge import MERGE_STEPS, merge_adapter
+    from affectreason.backbones.adapters import MERGE_STEPS, merge_adapter
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:

@@ -1,10 +1,9 @@
-"""CLI: `affectreason train sft`: fine-tune a backbone from a recipe (`train_app` is shared with grpo/dpo)."""
+"""CLI: `affectreason train sft|grpo|dpo`: fine-tune a backbone from a recipe."""
 
 from __future__ import annotations
 
 import typer
 
-# `train grpo` / `train dpo` are added to this sub-typer by `affectreason.commands.train_rl`.
 train_app = typer.Typer(no_args_is_help=True, help="Fine-tune a backbone from a recipe (LoRA / QLoRA).")
 
 
@@ -37,6 +36,39 @@ def sft(
     from affectreason.train.sft import run_sft
 
     out = run_sft(load_for("sft", recipe, overrides))
+    typer.echo(f"adapter written to {out}")
+
+
+@train_app.command("grpo")
+def grpo(
+    recipe: str = typer.Argument(
+        ..., help="A recipe file or packaged name, e.g. qwen2_5_omni_7b/grpo_wheel."
+    ),
+    overrides: list[str] = typer.Argument(
+        None, help="key=value overrides, e.g. model.adapter=runs/sft1 data.path=labels.csv."
+    ),
+) -> None:
+    """GRPO with emotion-wheel rewards: every rollout and log-prob pass sees the clip's video and audio.
+
+    Rows need `video` and reference `emotions` (or a caption they can be read from). Writes the adapter,
+    model card (with reward curves), manifest and `reward_curves.json` to `output_dir`. Every field of
+    trl's GRPOConfig can be set in the recipe.
+    """
+    from affectreason.train.grpo import train_grpo
+
+    out = train_grpo(load_for("grpo", recipe, overrides))
+    typer.echo(f"adapter written to {out}")
+
+
+@train_app.command("dpo")
+def dpo(
+    recipe: str = typer.Argument(..., help="A recipe file or packaged name, e.g. qwen2_5_omni_7b/dpo."),
+    overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. data.path=pairs.jsonl."),
+) -> None:
+    """DPO on preference pairs (`video`, `chosen`, `rejected`), e.g. from `affectreason data pairs`."""
+    from affectreason.train.dpo import train_dpo
+
+    out = train_dpo(load_for("dpo", recipe, overrides))
     typer.echo(f"adapter written to {out}")
 
 

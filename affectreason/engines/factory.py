@@ -29,7 +29,7 @@ def create_engine(
     if endpoint:
         engine = "openai"
     if engine in ("hf", "vllm") and adapter and not model:  # the base the adapter was trained on
-        from affectreason.train.merge import adapter_base
+        from affectreason.backbones.adapters import adapter_base
 
         model = adapter_base(adapter)
     if engine == "hf":

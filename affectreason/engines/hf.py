@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from affectreason.backbones.base import Backbone
+from affectreason.backbones import Backbone
 from affectreason.decoding import SamplingParams, hf_generation_config
-from affectreason.engines.base import Request
 from affectreason.errors import AffectReasonError
+from affectreason.request import Request
 
 if TYPE_CHECKING:
     import torch

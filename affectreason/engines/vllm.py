@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from affectreason.backbones.loading import dtype_name
 from affectreason.decoding import SamplingParams, vllm_sampling_kwargs
 from affectreason.errors import AffectReasonError, ModelLoadError
 from affectreason.request import Request
@@ -51,7 +52,7 @@ def llm_kwargs(
         "tensor_parallel_size": tensor_parallel_size,
         "gpu_memory_utilization": gpu_memory_utilization,
         "limit_mm_per_prompt": limit_mm_per_prompt or mm_limits(native_audio),
-        "dtype": _vllm_dtype(dtype),
+        "dtype": dtype_name(dtype),
         "seed": seed,
         "trust_remote_code": trust_remote_code,
         # vLLM's defaults, not the checkpoint's generation_config.json: sampling comes from SamplingParams only
@@ -62,20 +63,6 @@ def llm_kwargs(
     if enable_lora:
         kwargs.update(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=max_loras)
     return kwargs
-
-
-def _vllm_dtype(dtype: str) -> str:
-    names = {
-        "auto": "auto",
-        "bf16": "bfloat16",
-        "bfloat16": "bfloat16",
-        "fp16": "float16",
-        "float16": "float16",
-    }
-    names.update({"fp32": "float32", "float32": "float32"})
-    if dtype not in names:
-        raise AffectReasonError(f"unknown dtype '{dtype}': choose auto, bf16, fp16 or fp32")
-    return names[dtype]
 
 
 def adapter_rank(path: str | Path) -> int:
@@ -121,7 +108,7 @@ def merge_for_vllm(
     out = merged_dir(model, adapter, cache)
     if (out / "config.json").is_file():
         return out
-    from affectreason.train.merge import merge_adapter
+    from affectreason.backbones.adapters import merge_adapter
 
     log.info("merging adapter %s into %s for vLLM (its model has no LoRA support) -> %s", adapter, model, out)
     return Path(merge_adapter(adapter, out, model=model, dtype=dtype, trust_remote_code=trust_remote_code))
@@ -151,7 +138,7 @@ def serve_command(
 
     The client already sampled the frames it sends, so vLLM is told to keep every frame of a video part.
     """
-    args = ["vllm", "serve", model, "--host", host, "--port", str(port), "--dtype", _vllm_dtype(dtype)]
+    args = ["vllm", "serve", model, "--host", host, "--port", str(port), "--dtype", dtype_name(dtype)]
     args += ["--served-model-name", served_model_name or model]
     args += ["--tensor-parallel-size", str(tensor_parallel_size)]
     if data_parallel_size > 1:
@@ -216,7 +203,7 @@ class VLLMEngine:
         from vllm import LLM
 
         from affectreason.backbones import load_backbone
-        from affectreason.serve.server import parse_adapters
+        from affectreason.backbones.adapters import parse_adapters
 
         self.model_id = model
         self.backbone = load_backbone(model, trust_remote_code=trust_remote_code, load_model=False)

@@ -9,7 +9,9 @@ out-of-vocabulary words dropped). The default protocol fixes those flaws: see `D
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +51,7 @@ def check_protocol(
     return None
 
 
-def _nan_to_none(value: float) -> float | None:
+def _nan_to_none(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
@@ -203,22 +205,19 @@ def score_ov(
 ) -> dict:
     """Corpus EW scores. `refs`/`preds`: id -> label list (a list, or a string such as "[happy, sad]"); ids
     missing from `preds` count as empty predictions. NaN (parity only) is returned as None."""
-    tables = check_protocol(protocol, wheel_dir)
-    if tables is not None:
-        result = _score_ov_parity(refs, preds, tables)
-    else:
-        result = _score_ov_default(refs, preds, wheel, semantic)
+    result = _by_protocol(
+        refs,
+        preds,
+        protocol,
+        wheel_dir,
+        _score_ov_parity,
+        lambda: _score_ov_default(refs, preds, wheel, semantic),
+    )
+    levels = result["levels"]
+    ew = {"level1": levels["level1"], "level2": levels["level2"], "m_avg": result["m_avg"]}
     out = {
-        "ew": {
-            "level1": {k: _nan_to_none(v) for k, v in result["levels"]["level1"].items()},
-            "level2": {k: _nan_to_none(v) for k, v in result["levels"]["level2"].items()},
-            "m_avg": _nan_to_none(result["m_avg"]),
-            "per_metric": {
-                name: {k: _nan_to_none(v) for k, v in metric.items()}
-                for name, metric in result["per_metric"].items()
-            },
-        },
-        "n": len(refs),
+        "ew": {**ew, "per_metric": result["per_metric"]},
+        "n": result["n"],
         "protocol": protocol,
         "unmapped": result["unmapped"],
     }
@@ -269,23 +268,45 @@ def score_discrete(
     """Hit rate of basic-emotion references among predicted families. Parity: the five-wheel level-1 average
     (neutral references skipped); default: one wheel, neutral scored, samples whose reference maps to nothing
     skipped."""
-    tables = check_protocol(protocol, wheel_dir)
-    if tables is not None:
-        result = _score_discrete_parity(refs, preds, tables)
-    else:
-        from affectreason.metrics.sets import hit
+    return _by_protocol(
+        refs,
+        preds,
+        protocol,
+        wheel_dir,
+        _score_discrete_parity,
+        lambda: _discrete_default(refs, preds, wheel, semantic),
+    )
 
-        hits = [
-            hit(preds.get(i), ref, wheel, semantic)
-            for i, ref in refs.items()
-            if any(not c.startswith("?") for c in wheel_sets(ref, 1, wheel, semantic)[0])
-        ]
-        rate = float(np.mean(hits)) if hits else 0.0
-        result = {"hit_rate": rate, "per_wheel": {wheel: {"hit_rate": rate, "n": len(hits)}}}
-    out = {k: (_nan_to_none(v) if isinstance(v, float) else v) for k, v in result.items()}
-    out["per_wheel"] = {
-        w: {k: _nan_to_none(v) for k, v in scores.items()} for w, scores in result["per_wheel"].items()
-    }
-    out["n"] = len(refs)
-    out["protocol"] = protocol
-    return out
+
+def _discrete_default(refs: Values, preds: Values, wheel: str, semantic: bool) -> dict:
+    from affectreason.metrics.sets import hit
+
+    hits = [
+        hit(preds.get(i), ref, wheel, semantic)
+        for i, ref in refs.items()
+        if any(not c.startswith("?") for c in wheel_sets(ref, 1, wheel, semantic)[0])
+    ]
+    rate = float(np.mean(hits)) if hits else 0.0
+    return {"hit_rate": rate, "per_wheel": {wheel: {"hit_rate": rate, "n": len(hits)}}}
+
+
+def _clean(value: Any) -> Any:
+    """NaN (the parity protocol's undefined scores) as None, through nested dicts."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return _nan_to_none(value)
+
+
+def _by_protocol(
+    refs: Values,
+    preds: Values,
+    protocol: str,
+    wheel_dir: str | Path | None,
+    parity: Callable[[Values, Values, OvmerTables], dict],
+    default: Callable[[], dict],
+) -> dict:
+    """The protocol's scorer on refs / preds (parity needs the published wheel tables), NaN as None, with `n`
+    and `protocol` recorded."""
+    tables = check_protocol(protocol, wheel_dir)
+    result = parity(refs, preds, tables) if tables is not None else default()
+    return {**_clean(result), "n": len(refs), "protocol": protocol}

@@ -11,7 +11,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -67,6 +67,86 @@ async def _read_body(request: Request, limit: int) -> Any:
     return body
 
 
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every failure a JSON error body: the client's mistakes as 4xx, our defects as 500 (traceback in the log)."""
+
+    @app.exception_handler(ProtocolError)
+    async def protocol_error(request: Request, exc: ProtocolError) -> JSONResponse:
+        log.info("refused %s %s: %d %s", request.method, request.url.path, exc.status, exc)
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("request failed")  # our defect, not the client's: the traceback belongs in the log
+        return _error(500, f"internal error ({type(exc).__name__}); see the server log", "server_error")
+
+
+def _authoriser(api_key: str | None) -> Callable[[Request], Awaitable[None]]:
+    """The bearer-key check, as a dependency, not an http middleware: starlette's BaseHTTPMiddleware hides the
+    client's disconnect from the endpoint, and cancelling abandoned requests depends on seeing it."""
+
+    async def authorise(request: Request) -> None:
+        if api_key:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                token.strip().encode(), api_key.encode()
+            ):
+                raise ProtocolError(401, "invalid or missing API key", "authentication_error")
+
+    return authorise
+
+
+async def _admit(engine: HFEngine, call: ChatCall) -> Job:
+    """The job for a parsed call, its prompt processed once and checked against the model's context."""
+    job = Job(call.request, call.sampling)
+    try:
+        tokens = await run_in_threadpool(engine.prepare, job)
+    except ProtocolError:
+        raise
+    except AffectReasonError as exc:
+        raise ProtocolError(400, str(exc), param="messages") from None
+    context = engine.context_length
+    if context:
+        room = context - tokens
+        if room < 1 or (call.max_tokens_given and call.sampling.max_new_tokens > room):
+            raise ProtocolError(
+                400,
+                f"the prompt is {tokens} tokens and max_tokens asks for {call.sampling.max_new_tokens} more;"
+                f" the model's context is {context} tokens",
+                param="messages",
+            )
+        job.sampling = replace(job.sampling, max_new_tokens=min(call.sampling.max_new_tokens, room))
+    return job
+
+
+async def _until_done(batcher: Batcher, request: Request, job: Job) -> list[Completion] | None:
+    """The job's completions, or None (and the job cancelled) when the client disconnects first."""
+    task = asyncio.ensure_future(batcher.submit(job))
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_S)
+        if done:
+            return task.result()
+        if await request.is_disconnected():
+            task.cancel()
+            log.info("client went away: request cancelled")
+            return None
+
+
+def _streamed(response: dict[str, Any], include_usage: bool) -> StreamingResponse:
+    """A finished completion as server-sent events, ending in `[DONE]`."""
+
+    async def events() -> AsyncIterator[str]:
+        for chunk in stream_chunks(response, include_usage):
+            yield f"data: {json.dumps(chunk)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
 def create_app(
     engine: HFEngine,
     *,
@@ -91,32 +171,8 @@ def create_app(
 
     app = FastAPI(title="affectreason", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.batcher = batcher
-
-    @app.exception_handler(ProtocolError)
-    async def protocol_error(request: Request, exc: ProtocolError) -> JSONResponse:
-        log.info("refused %s %s: %d %s", request.method, request.url.path, exc.status, exc)
-        return JSONResponse(exc.body(), status_code=exc.status)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("request failed")  # our defect, not the client's: the traceback belongs in the log
-        return _error(500, f"internal error ({type(exc).__name__}); see the server log", "server_error")
-
-    # A dependency, not an http middleware: starlette's BaseHTTPMiddleware hides the client's disconnect
-    # from the endpoint, and cancelling abandoned requests depends on seeing it.
-    async def authorise(request: Request) -> None:
-        if api_key:
-            scheme, _, token = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                token.strip().encode(), api_key.encode()
-            ):
-                raise ProtocolError(401, "invalid or missing API key", "authentication_error")
-
-    keyed = [Depends(authorise)]
+    _install_error_handlers(app)
+    keyed = [Depends(_authoriser(api_key))]
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -131,47 +187,13 @@ def create_app(
         ]
         return {"object": "list", "data": data}
 
-    async def admit(call: ChatCall) -> Job:
-        """The job for a parsed call, its prompt processed once and checked against the model's context."""
-        job = Job(call.request, call.sampling)
-        try:
-            tokens = await run_in_threadpool(engine.prepare, job)
-        except ProtocolError:
-            raise
-        except AffectReasonError as exc:
-            raise ProtocolError(400, str(exc), param="messages") from None
-        context = engine.context_length
-        if context:
-            room = context - tokens
-            if room < 1 or (call.max_tokens_given and call.sampling.max_new_tokens > room):
-                raise ProtocolError(
-                    400,
-                    f"the prompt is {tokens} tokens and max_tokens asks for {call.sampling.max_new_tokens} more;"
-                    f" the model's context is {context} tokens",
-                    param="messages",
-                )
-            job.sampling = replace(job.sampling, max_new_tokens=min(call.sampling.max_new_tokens, room))
-        return job
-
-    async def until_done(request: Request, job: Job) -> list[Completion] | None:
-        """The job's completions, or None (and the job cancelled) when the client disconnects first."""
-        task = asyncio.ensure_future(batcher.submit(job))
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=_DISCONNECT_POLL_S)
-            if done:
-                return task.result()
-            if await request.is_disconnected():
-                task.cancel()
-                log.info("client went away: request cancelled")
-                return None
-
     @app.post("/v1/chat/completions", dependencies=keyed)
     async def chat(request: Request) -> Any:
         body = await _read_body(request, limits.max_request_bytes)
         call = await run_in_threadpool(parse_chat, body, served, limits, default_prompt)
-        job = await admit(call)
+        job = await _admit(engine, call)
         try:
-            completions = await until_done(request, job)
+            completions = await _until_done(batcher, request, job)
         except AffectReasonError as exc:
             if isinstance(exc, ProtocolError):
                 raise
@@ -179,14 +201,6 @@ def create_app(
         if completions is None:
             return Response(status_code=499)  # nobody is listening; nginx's "client closed request"
         response = completion_body(call, completions)
-        if not call.stream:
-            return response
-
-        async def events() -> AsyncIterator[str]:
-            for chunk in stream_chunks(response, call.include_usage):
-                yield f"data: {json.dumps(chunk)}\n\n"
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
+        return _streamed(response, call.include_usage) if call.stream else response
 
     return app

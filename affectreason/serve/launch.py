@@ -92,7 +92,7 @@ def serve(
     options.validate()
     limits = options.limits()  # validates the media folder before anything heavy starts
     if pick_engine(engine) == "vllm":
-        from affectreason.backbones.base import load_backbone
+        from affectreason.backbones import load_backbone
         from affectreason.engines.vllm import serve_command, vllm_available
 
         if not vllm_available():
@@ -115,7 +115,7 @@ def serve(
 
     if len(options.adapters) > 1:
         raise AffectReasonError("the in-process server holds one adapter; serve several with --engine vllm")
-    from affectreason.pipeline import create_engine
+    from affectreason.engines import create_engine
     from affectreason.serve.server import build_app, run
 
     engine = create_engine(

@@ -18,12 +18,13 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from affectreason.engines.base import ALL_MODALITIES, Request, SamplingParams
+from affectreason.decoding import SamplingParams
 from affectreason.engines.hf import Completion
 from affectreason.errors import AffectReasonError
 from affectreason.media import Clip, load_clip, probe_duration
 from affectreason.prompts import Prompt
 from affectreason.rationale import FORMAT_VERSION, parse_rationale
+from affectreason.request import ALL_MODALITIES, Request
 from affectreason.serve.wire import EXTRA_FIELD, b64decode, parse_data_url
 
 _AUDIO_FORMATS = {"wav", "mp3", "flac", "ogg", "m4a", "aac", "opus", "webm"}

@@ -90,21 +90,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def parse_adapters(specs: list[str]) -> dict[str, str]:
-    """`name=path` (or a bare path, named after its folder) for each `--adapter`."""
-    adapters: dict[str, str] = {}
-    for spec in specs:
-        name, sep, path = spec.partition("=")
-        if not sep:
-            name, path = Path(spec).name, spec
-        if not name or not path:
-            raise AffectReasonError(f"--adapter '{spec}' must be NAME=PATH or PATH")
-        if name in adapters:
-            raise AffectReasonError(f"--adapter name '{name}' is given twice")
-        adapters[name] = path
-    return adapters
-
-
 def build_app(engine: Any, options: ServeOptions) -> Any:
     """The FastAPI app for `engine`: served under the adapter's name when the engine holds an adapter,
     under `served_model_name` (default: the model id) otherwise."""

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from affectreason.engines.base import Request
 from affectreason.errors import AffectReasonError
 from affectreason.media import Clip
+from affectreason.request import Request
 
 EXTRA_FIELD = "affectreason"
 

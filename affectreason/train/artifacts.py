@@ -24,11 +24,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from affectreason.backbones.adapters import MANIFEST_NAME
 from affectreason.errors import AffectReasonError
 from affectreason.rationale import FORMAT_VERSION
 from affectreason.train.config import Recipe, recipe_to_dict, recipe_to_yaml, resolved_args
 
-MANIFEST_NAME = "run_manifest.json"
 CHECKPOINT_RECORD = "affectreason_checkpoint.json"
 # Settings that may change when a run is resumed (leaf names, whatever section holds them): how long to run,
 # where and how often to save or log, and how many workers decode.

@@ -23,8 +23,8 @@ from affectreason.media import Clip, load_clip
 from affectreason.request import Request
 
 if TYPE_CHECKING:
-    from affectreason.backbones.base import Backbone
-    from affectreason.train.config import DataSection
+    from affectreason.backbones import Backbone
+    from affectreason.train.sections import DataSection
 
 # Sequence-shaped keys cut together when a batch is truncated to `max_length`.
 _SEQUENCE_KEYS = ("input_ids", "attention_mask", "labels", "mm_token_type_ids", "token_type_ids")

@@ -22,13 +22,11 @@ else extracted from the text); emotions without a caption become a short answer.
 from __future__ import annotations
 
 import ast
-import csv
 import json
 import math
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,7 @@ from typing import Any
 from affectreason.errors import AffectReasonError
 from affectreason.media import TRANSCRIPT_SUFFIXES
 from affectreason.rationale import Rationale, parse_rationale, render_canonical
+from affectreason.train.caption_files import from_conversation, normalise_columns, read_rows, text_of
 
 PROBLEM_KINDS = (
     "bad_row",
@@ -52,9 +51,6 @@ PROBLEM_KINDS = (
 )
 # Reported, but a row with only these still trains (an open-vocabulary label may be meant to be off the wheel).
 WARNING_KINDS = frozenset({"unmapped_label"})
-_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant"}
-_PLACEHOLDERS = {"video": "<video>", "audio": "<audio>"}
-_ALIASES = {"file_name": "video", "transcript": "subtitle", "emotion": "emotions", "labels": "emotions"}
 _MAX_LABEL_WORDS = 3
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 
@@ -189,138 +185,6 @@ def _parse_valence(value: Any) -> float | None:
     return number
 
 
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value).strip()
-
-
-def _read_csv(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        yield from enumerate(csv.DictReader(handle), start=1)
-
-
-def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        row = 0
-        for line in handle:
-            if not line.strip():
-                continue
-            row += 1
-            try:
-                yield row, json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield row, ValueError(f"not JSON: {exc.msg}")
-
-
-def _read_json_array(path: Path) -> Iterator[tuple[int, Any]]:
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise AffectReasonError(f"{path}: not a JSON array of rows ({str(exc).splitlines()[0]})") from None
-    if not isinstance(rows, list):
-        raise AffectReasonError(f"{path}: expected a JSON array of rows")
-    yield from enumerate(rows, start=1)
-
-
-def _starts_with_bracket(path: Path) -> bool:
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        head = handle.read(4096).lstrip("\ufeff \t\r\n")
-    return head.startswith("[")
-
-
-def _read_saved_dataset(path: Path) -> Iterator[tuple[int, Any]]:
-    import datasets
-
-    try:
-        ds = datasets.load_from_disk(str(path))
-    except (FileNotFoundError, ValueError) as exc:
-        raise AffectReasonError(f"{path}: not a saved `datasets` folder ({exc})") from None
-    if isinstance(ds, datasets.DatasetDict):
-        if "train" not in ds:
-            raise AffectReasonError(f"{path}: the dataset has no 'train' split (splits: {', '.join(ds)})")
-        ds = ds["train"]
-    yield from enumerate(ds, start=1)
-
-
-def _records(path: Path) -> tuple[Iterator[tuple[int, Any]], Path]:
-    """Raw rows and the folder media paths are relative to."""
-    if not path.exists():
-        raise AffectReasonError(f"caption file not found: {path}")
-    if path.is_dir():
-        for name in ("metadata.jsonl", "metadata.csv"):
-            if (path / name).is_file():
-                return _records(path / name)[0], path
-        if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
-            return _read_saved_dataset(path), path
-        raise AffectReasonError(
-            f"{path}: a folder needs metadata.csv / metadata.jsonl or a saved `datasets` dataset"
-        )
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path), path.parent
-    if suffix == ".json" and _starts_with_bracket(path):
-        return _read_json_array(path), path.parent
-    if suffix in {".jsonl", ".json"}:
-        return _read_jsonl(path), path.parent
-    raise AffectReasonError(
-        f"{path}: unsupported caption file type {suffix or '(none)'}; use .csv, .jsonl, .json or a folder"
-    )
-
-
-def _content_text(content: Any) -> str:
-    """A turn's text: a string, or the text parts of an OpenAI-style content list."""
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return _text(content)
-
-
-def _media_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
-
-
-def _from_conversation(record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """A ShareGPT / `messages` row as our flat columns, and its structural problems (all of them)."""
-    turns = record.get("messages", record.get("conversations"))
-    problems: list[str] = []
-    if not isinstance(turns, list) or not all(isinstance(t, dict) for t in turns):
-        return {}, ["messages / conversations must be a list of turns (objects)"]
-    user_text, answer = "", ""
-    for turn in turns:
-        role = _ROLES.get(str(turn.get("role", turn.get("from", ""))).lower())
-        text = _content_text(turn.get("content", turn.get("value")))
-        if role == "user":
-            user_text += text
-        elif role == "assistant":
-            answer = text
-    flat = {k: v for k, v in record.items() if k not in {"messages", "conversations", "videos", "audios"}}
-    for kind, placeholder in _PLACEHOLDERS.items():
-        paths = _media_list(record.get(f"{kind}s"))
-        if len(paths) > 1:
-            problems.append(f"{len(paths)} {kind}s in one row: one clip per row")
-        marks = user_text.count(placeholder)
-        if marks and marks != len(paths):
-            problems.append(f"{marks} {placeholder} placeholders for {len(paths)} {kind} files")
-        if paths:
-            flat[kind] = paths[0]
-    if _media_list(record.get("images")):
-        problems.append("images are not supported: give video or audio clips")
-    flat["caption"] = answer
-    return flat, problems
-
-
-def _normalise_columns(record: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in record.items():
-        name = str(key).strip().lower() if key is not None else ""
-        out[_ALIASES.get(name, name)] = value
-    return out
-
-
 def _resolve(root: Path, value: str) -> str:
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else (root / path).resolve())
@@ -332,11 +196,11 @@ def _check_row(
     """Read and check one caption row: its example (None when a problem is an error), its problems, its id."""
     structural: list[str] = []
     if "messages" in record or "conversations" in record:
-        record, structural = _from_conversation(record)
-    rec = _normalise_columns(record)
-    video, audio = _text(rec.get("video")), _text(rec.get("audio"))
+        record, structural = from_conversation(record)
+    rec = normalise_columns(record)
+    video, audio = text_of(rec.get("video")), text_of(rec.get("audio"))
     media = video or audio
-    row_id = _text(rec.get("id")) or (str(Path(media).with_suffix("")) if media else f"row{number}")
+    row_id = text_of(rec.get("id")) or (str(Path(media).with_suffix("")) if media else f"row{number}")
     problems: list[Problem] = []
 
     def problem(kind: str, message: str) -> None:
@@ -351,8 +215,8 @@ def _check_row(
         row=number,
         video=_resolve(root, video) if video else None,
         audio=_resolve(root, audio) if audio else None,
-        caption=_text(rec.get("caption")),
-        subtitle=_text(rec.get("subtitle")) or None,
+        caption=text_of(rec.get("caption")),
+        subtitle=text_of(rec.get("subtitle")) or None,
     )
     subtitle_file = None
     if example.subtitle and Path(example.subtitle).suffix.lower() in TRANSCRIPT_SUFFIXES:
@@ -410,7 +274,7 @@ def validate_captions(
     """Check every row of a caption file: structure, labels, values, duplicate ids, files, (with `canonical`)
     that captions are already in the canonical format, and (with `decode`) that each media file decodes."""
     path = Path(path)
-    records, root = _records(path)
+    records, root = read_rows(path)
     report = ValidationReport(path=str(path))
     seen: dict[str, int] = {}
     for number, record in records:

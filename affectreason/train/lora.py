@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from affectreason.errors import AffectReasonError
 
 if TYPE_CHECKING:
-    from affectreason.backbones.base import Backbone
-    from affectreason.train.config import LoraSection
+    from affectreason.backbones import Backbone
+    from affectreason.train.sections import LoraSection
 
 
 def lora_config(backbone: Backbone, lora: LoraSection, frozen: Collection[str] | None = None) -> Any:

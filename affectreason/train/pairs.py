@@ -110,7 +110,7 @@ def build_pairs(
     `progress(done, total)` is called after each batch of clips."""
     from affectreason.prompts import load_prompt
     from affectreason.train.collator import load_row_clip
-    from affectreason.train.config import DataSection
+    from affectreason.train.sections import DataSection
 
     if options.n < 2:
         raise AffectReasonError("--n must be at least 2 to form a pair")

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from affectreason.errors import AffectReasonError
 
 if TYPE_CHECKING:
-    from affectreason.backbones.base import Backbone
-    from affectreason.train.config import LoraSection, ModelSection
+    from affectreason.backbones import Backbone
+    from affectreason.train.sections import LoraSection, ModelSection
 
 
 def trainable_towers(backbone: Backbone, freeze: list[str]) -> dict[str, str]:

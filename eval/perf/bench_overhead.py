@@ -15,7 +15,8 @@ from pathlib import Path
 
 from affectreason.backbones.tiny import build_tiny_checkpoint
 from affectreason.bench.adapters import check_data
-from affectreason.bench.runner import BenchOptions, generate_pending, select_samples
+from affectreason.bench.options import BenchOptions, select_samples
+from affectreason.bench.runner import generate_pending
 from affectreason.bench.store import PredictionStore
 from affectreason.bench.suites import load_suite
 from affectreason.bench.synthetic import write_data_root

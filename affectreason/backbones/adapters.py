@@ -1,4 +1,6 @@
-"""`affectreason merge`: fold a LoRA adapter into its full-precision base and save a standalone checkpoint."""
+"""LoRA adapters outside training: `--adapter NAME=PATH` specs, the base an adapter was trained on, and folding
+an adapter into its full-precision base as a standalone checkpoint (`affectreason merge`, vLLM families
+without LoRA support)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 from affectreason.errors import AffectReasonError, ModelLoadError
-from affectreason.train.artifacts import MANIFEST_NAME
 
+# The run manifest a training run writes beside its adapter (`train.artifacts`); a merge carries it along.
+MANIFEST_NAME = "run_manifest.json"
 MERGE_STEPS = ("loading base and adapter", "merging", "saving")
+
+
+def parse_adapters(specs: list[str]) -> dict[str, str]:
+    """`name=path` (or a bare path, named after its folder) for each `--adapter`."""
+    adapters: dict[str, str] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = Path(spec).name, spec
+        if not name or not path:
+            raise AffectReasonError(f"--adapter '{spec}' must be NAME=PATH or PATH")
+        if name in adapters:
+            raise AffectReasonError(f"--adapter name '{name}' is given twice")
+        adapters[name] = path
+    return adapters
 
 
 def adapter_base(adapter: str | Path) -> str:
