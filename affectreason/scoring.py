@@ -1,5 +1,6 @@
-"""`affectreason score` behind the CLI: read reference and prediction files (released CSV forms or JSONL),
-score them with `affectreason.metrics`, and render the result as JSON or a readable table."""
+"""`affectreason score` behind the CLI: read reference and prediction files (released CSV forms, JSONL, npz),
+find each record's labels / text / valence fields, score them with `affectreason.metrics` (the pure metric
+functions), and render the result as JSON or a readable table."""
 
 from __future__ import annotations
 

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from affectreason.engines.openai import OpenAIEngine, user_text
+from affectreason.engines.wire import chat_body, encode_mp4, encode_wav, parse_data_url
 from affectreason.errors import AffectReasonError
 from affectreason.media import load_clip
 from affectreason.prompts import load_prompt
 from affectreason.request import Request
-from affectreason.serve.protocol import Limits, ProtocolError, parse_chat
-from affectreason.serve.wire import chat_body, encode_mp4, encode_wav, parse_data_url
+from affectreason.serve.limits import Limits, ProtocolError
+from affectreason.serve.protocol import parse_chat
 
 PROMPT = "Describe the emotion."
 

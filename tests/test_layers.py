@@ -168,3 +168,30 @@ def test_no_module_imports_another_modules_private_names():
                     if a.name[:1] == "_" and a.name[:2] != "__"
                 ]
     assert not bad, bad
+
+
+def test_no_module_over_400_lines():
+    """One job per module keeps each one readable in a sitting."""
+    long = {m: n for m, path in MODULES.items() if (n := len(path.read_text().splitlines())) > 400}
+    assert not long, long
+
+
+def test_the_heavy_layer_imports_downward():
+    """backbones < engines < describe < train / serve / bench < commands: a package never imports one above it
+    (an engine does not reach into the server or the trainer; a backbone knows no engine)."""
+    above = {
+        "backbones": ("engines", "describe", "train", "serve", "bench", "commands"),
+        "engines": ("describe", "train", "serve", "bench", "commands"),
+        "describe": ("train", "serve", "bench", "commands"),
+        "train": ("serve", "bench", "commands"),
+        "serve": ("train", "bench", "commands"),
+    }
+    bad = [
+        f"{module}:{line} imports {name}"
+        for module, path in MODULES.items()
+        for package, higher in above.items()
+        if _within(module, (package,))
+        for line, name in _imports(module, path)
+        if _within(name, higher)
+    ]
+    assert not bad, bad

@@ -18,12 +18,12 @@ from affectreason.backbones import load_backbone
 from affectreason.decoding import SamplingParams
 from affectreason.engines.hf import HFEngine
 from affectreason.engines.openai import OpenAIEngine, user_text
+from affectreason.engines.wire import clip_parts, data_url, encode_mp4, encode_wav
 from affectreason.errors import AffectReasonError
 from affectreason.media import load_clip
 from affectreason.rationale import parse_rationale
 from affectreason.request import Request
 from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
-from affectreason.serve.wire import clip_parts, data_url, encode_mp4, encode_wav
 
 KEY = "test-key"
 MODEL = "tiny"

@@ -12,8 +12,8 @@ import pytest
 
 from affectreason.backbones import load_backbone
 from affectreason.engines.hf import HFEngine
+from affectreason.engines.wire import encode_wav
 from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
-from affectreason.serve.wire import encode_wav
 
 KEY = "hostile-key"
 MODEL = "tiny"

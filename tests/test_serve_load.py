@@ -16,10 +16,10 @@ import pytest
 
 from affectreason.backbones import load_backbone
 from affectreason.engines.hf import HFEngine
+from affectreason.engines.wire import clip_parts
 from affectreason.media import Clip, load_clip
 from affectreason.request import Request
 from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
-from affectreason.serve.wire import clip_parts
 
 KEY = "load-key"
 MODEL = "tiny"

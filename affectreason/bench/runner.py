@@ -144,6 +144,26 @@ def describe_samples(
     return out
 
 
+def _batch_records(
+    loaded: list[tuple[Sample, Any]],
+    by_id: dict[str, dict[str, Any]],
+    store: PredictionStore,
+    prompt: Prompt,
+    options: BenchOptions,
+) -> list[dict[str, Any]]:
+    """One record per sample of a batch: its description (cues verified against the decoded clip), or an error
+    record counting the attempt when the clip did not decode."""
+    out = []
+    for sample, clip in loaded:
+        before = store.records.get((sample.dataset, sample.id), {}).get("attempts", 0)
+        record = by_id.get(sample.id) or _error_record(sample, str(clip), prompt, options, before + 1)
+        if sample.id in by_id:  # the cues checked against the decoded clip: the faithfulness column
+            record["verification"] = verify_clip_record(record, clip)
+        record.update(dataset=sample.dataset, id=sample.id, reference=sample.reference)
+        out.append(record)
+    return out
+
+
 def generate_pending(
     plan: list[tuple[DatasetScan, list[tuple[int, Sample]]]],
     store: PredictionStore,
@@ -195,14 +215,7 @@ def generate_pending(
             asked = prompts[dataset]
             records = describe_samples(describe_batch, clips, engine, options, asked) if clips else []
             by_id = {s.id: r for (s, _), r in zip(clips, records, strict=True)}
-            out = []
-            for sample, clip in loaded:
-                before = store.records.get((sample.dataset, sample.id), {}).get("attempts", 0)
-                record = by_id.get(sample.id) or _error_record(sample, str(clip), asked, options, before + 1)
-                if sample.id in by_id:  # the cues checked against the decoded clip: the faithfulness column
-                    record["verification"] = verify_clip_record(record, clip)
-                record.update(dataset=sample.dataset, id=sample.id, reference=sample.reference)
-                out.append(record)
+            out = _batch_records(loaded, by_id, store, asked, options)
             if judge is not None:
                 judge_records(out, kinds, judge)
             written += store.append(out)

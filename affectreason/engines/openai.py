@@ -1,7 +1,7 @@
 """The `openai` engine: clips decoded locally, sent to any OpenAI-compatible server with the official client.
 
 Works against `affectreason serve` (in process or `vllm serve`) and plain `vllm serve`. Each clip's frames
-go as a video part and its audio as its own audio part (see `affectreason.serve.wire`); the official
+go as a video part and its audio as its own audio part (see `affectreason.engines.wire`); the official
 client retries 408/409/429/5xx and connection errors with exponential backoff; a thread pool bounds the
 number of requests in flight.
 """
@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from affectreason.decoding import SamplingParams, openai_request_kwargs
+from affectreason.engines.wire import EXTRA_FIELD, chat_body
 from affectreason.errors import AffectReasonError
 from affectreason.request import Request
-from affectreason.serve.wire import EXTRA_FIELD, chat_body
 
 
 def user_text(request: Request) -> str:

@@ -1,6 +1,8 @@
-"""Metrics, pure functions without torch: per-sample forms for rewards (floats in [0, 1], never NaN) and corpus
-forms for benchmarks, sharing code. Sentence embeddings (cue matching, the taxonomy's semantic fallback) come from
-the shared numpy MiniLM (`affectreason.embedding`), loaded only when needed.
+"""Metrics, pure functions without torch over label and cue lists: per-sample forms for rewards (floats in [0, 1],
+never NaN) and corpus forms for benchmarks, sharing code. Reading record files and picking their fields is
+`affectreason.scoring`'s job (the `score` command's library), which calls these. Sentence embeddings (cue
+matching, the taxonomy's semantic fallback) come from the shared numpy MiniLM (`affectreason.embedding`),
+loaded only when needed.
 
 Per sample: `ew_f1`, `ew_precision_recall`, `hit`, `valence_agreement`, `cue_f1`.
 Corpus: `score_ov`, `score_discrete`, `score_sentiment`, `score_emer`, `score_cues`, `calibration`,

@@ -25,15 +25,8 @@ from affectreason.engines.hf import Completion, HFEngine, Job
 from affectreason.errors import AffectReasonError
 from affectreason.prompts import load_prompt
 from affectreason.serve.batcher import Batcher
-from affectreason.serve.protocol import (
-    ChatCall,
-    Limits,
-    ProtocolError,
-    check_json,
-    completion_body,
-    parse_chat,
-    stream_chunks,
-)
+from affectreason.serve.limits import Limits, ProtocolError
+from affectreason.serve.protocol import ChatCall, check_json, completion_body, parse_chat, stream_chunks
 
 log = logging.getLogger("affectreason.serve")
 _DISCONNECT_POLL_S = 0.1

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from affectreason.engines.hf import Completion, HFEngine, Job
-from affectreason.serve.protocol import ProtocolError
+from affectreason.serve.limits import ProtocolError
 
 
 @dataclass

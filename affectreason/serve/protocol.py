@@ -8,81 +8,23 @@ from __future__ import annotations
 
 import math
 import re
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
-
-import numpy as np
 
 from affectreason.decoding import SamplingParams
 from affectreason.engines.hf import Completion
-from affectreason.errors import AffectReasonError
-from affectreason.media import Clip, load_clip, probe_duration
+from affectreason.engines.wire import EXTRA_FIELD
 from affectreason.prompts import Prompt
 from affectreason.rationale import FORMAT_VERSION, parse_rationale
 from affectreason.request import ALL_MODALITIES, Request
-from affectreason.serve.wire import EXTRA_FIELD, b64decode, parse_data_url
+from affectreason.serve.limits import Limits, ProtocolError, bad
+from affectreason.serve.media import decode_clip
 
-_AUDIO_FORMATS = {"wav", "mp3", "flac", "ogg", "m4a", "aac", "opus", "webm"}
-_VIDEO_MIME_SUFFIX = {
-    "video/mp4": ".mp4",
-    "video/webm": ".webm",
-    "video/quicktime": ".mov",
-    "video/x-matroska": ".mkv",
-    "video/x-msvideo": ".avi",
-    "video/avi": ".avi",
-}
-_AUDIO_MIME_SUFFIX = {
-    "audio/wav": ".wav",
-    "audio/x-wav": ".wav",
-    "audio/wave": ".wav",
-    "audio/mpeg": ".mp3",
-    "audio/mp3": ".mp3",
-    "audio/flac": ".flac",
-    "audio/x-flac": ".flac",
-    "audio/ogg": ".ogg",
-    "audio/mp4": ".m4a",
-    "audio/aac": ".aac",
-    "audio/opus": ".opus",
-    "audio/webm": ".webm",
-}
 _OPTION_KEYS = {"frames", "fps", "max_frames", "segment", "modalities", "transcript"}
 _MAX_DEPTH = 32
-_MAX_NAME = 255  # one path component, as most file systems allow
-_MAX_PATH = 1024
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class ProtocolError(AffectReasonError):
-    """A request the server refuses: HTTP `status`, OpenAI error `kind`, optional offending `param`."""
-
-    def __init__(
-        self, status: int, message: str, kind: str = "invalid_request_error", param: str | None = None
-    ):
-        # client text echoed in a message may hold lone surrogates, NULs or newlines: keep the body one valid line
-        safe = " ".join(message.encode("utf-8", "backslashreplace").decode("utf-8").split())
-        super().__init__(safe.replace("\x00", "\\x00"))
-        self.status, self.kind, self.param = status, kind, param
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": str(self), "type": self.kind, "param": self.param, "code": self.status}}
-
-
-@dataclass
-class Limits:
-    """What one request may ask of the server."""
-
-    max_request_bytes: int = 64 * 1024 * 1024
-    max_frames: int = 64
-    max_duration: float = 600.0
-    max_new_tokens: int = 4096
-    max_choices: int = 8
-    max_text_chars: int = 256 * 1024  # prompt plus transcript, refused before any tokenising
-    media_dir: Path | None = None  # local files (file:// URLs) are read only from inside this folder
 
 
 @dataclass
@@ -99,10 +41,6 @@ class ChatCall:
     include_usage: bool = False
 
 
-def _bad(message: str, param: str | None = None, status: int = 400) -> ProtocolError:
-    return ProtocolError(status, message, param=param)
-
-
 def _is_number(value: Any) -> bool:
     """A finite JSON number (booleans are not numbers here)."""
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
@@ -114,10 +52,10 @@ def check_json(value: Any) -> None:
     while stack:
         item, depth = stack.pop()
         if depth > _MAX_DEPTH:
-            raise _bad(f"the request body is nested deeper than {_MAX_DEPTH} levels")
+            raise bad(f"the request body is nested deeper than {_MAX_DEPTH} levels")
         if isinstance(item, str):
             if _SURROGATE.search(item):
-                raise _bad("the request body holds a lone surrogate: strings must be valid Unicode")
+                raise bad("the request body holds a lone surrogate: strings must be valid Unicode")
         elif isinstance(item, dict):
             stack.extend((k, depth + 1) for k in item)
             stack.extend((v, depth + 1) for v in item.values())
@@ -130,7 +68,7 @@ def _number(body: dict[str, Any], key: str, default: float, low: float, high: fl
     if value is None:
         return default
     if not _is_number(value) or not low <= value <= high:
-        raise _bad(f"'{key}' must be a number between {low:g} and {high:g}", key)
+        raise bad(f"'{key}' must be a number between {low:g} and {high:g}", key)
     return float(value)
 
 
@@ -139,7 +77,7 @@ def _integer(body: dict[str, Any], key: str, default: int | None, low: int, high
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _bad(f"'{key}' must be an integer between {low} and {high}", key)
+        raise bad(f"'{key}' must be an integer between {low} and {high}", key)
     return value
 
 
@@ -148,124 +86,32 @@ def _text(content: Any, where: str) -> tuple[str, list[dict[str, Any]]]:
     if isinstance(content, str):
         return content, []
     if not isinstance(content, list):
-        raise _bad(f"{where}.content must be a string or a list of content parts", where)
+        raise bad(f"{where}.content must be a string or a list of content parts", where)
     texts, media = [], []
     for i, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         kind = kind if isinstance(kind, str) else None
         if kind == "text":
             if not isinstance(part.get("text"), str):
-                raise _bad(f"{where}.content[{i}].text must be a string", where)
+                raise bad(f"{where}.content[{i}].text must be a string", where)
             texts.append(part["text"])
         elif kind in {"video_url", "audio_url", "input_audio"}:
             media.append(part)
         else:
-            raise _bad(
+            raise bad(
                 f"{where}.content[{i}] has unsupported type {kind!r}: use text, video_url, audio_url or input_audio",
                 where,
             )
     return "\n".join(texts), media
 
 
-def _local_path(url: str, limits: Limits, param: str) -> Path:
-    """A `file://` URL (or bare path) resolved inside the allowed media folder, or a 403."""
-    if limits.media_dir is None:
-        raise ProtocolError(403, "local files are not served: start the server with --media-dir", param=param)
-    raw = unquote(urlparse(url).path) if url.startswith("file:") else url
-    if "\x00" in raw or len(raw) > _MAX_PATH or any(len(p) > _MAX_NAME for p in raw.split("/")):
-        raise _bad(f"{param}: the file name is not a valid path", param)
-    root = limits.media_dir.resolve()
-    try:
-        path = Path(raw).resolve() if Path(raw).is_absolute() else (root / raw).resolve()
-        if not path.is_relative_to(root):
-            raise ProtocolError(403, f"{param}: the file is outside the allowed media folder", param=param)
-        if not path.is_file():
-            raise _bad(f"{param}: the file does not exist in the media folder", param, status=404)
-    except OSError:
-        raise _bad(f"{param}: the file cannot be opened", param) from None
-    return path
-
-
-class _Media:
-    """Materialises media parts as files (temporary for inline data) for `load_clip`."""
-
-    def __init__(self, limits: Limits, tmp: Path) -> None:
-        self.limits, self.tmp = limits, tmp
-
-    def _write(self, payload: bytes, suffix: str) -> Path:
-        path = self.tmp / f"{uuid.uuid4().hex}{suffix}"
-        path.write_bytes(payload)
-        return path
-
-    def video(self, part: dict[str, Any]) -> Path:
-        url = (part.get("video_url") or {}).get("url") if isinstance(part.get("video_url"), dict) else None
-        if not isinstance(url, str) or not url:
-            raise _bad("video_url.url must be a non-empty string", "video_url")
-        if url.startswith("data:"):
-            mime, payload = self._decode(url, "video_url")
-            if mime not in _VIDEO_MIME_SUFFIX:
-                raise _bad(
-                    f"video_url: the mime type must be one of {', '.join(_VIDEO_MIME_SUFFIX)}", "video_url"
-                )
-            return self._write(payload, _VIDEO_MIME_SUFFIX[mime])
-        return self._url(url, "video_url")
-
-    def audio(self, part: dict[str, Any]) -> Path:
-        if part["type"] == "input_audio":
-            spec = part.get("input_audio")
-            if not isinstance(spec, dict) or not isinstance(spec.get("data"), str):
-                raise _bad("input_audio must be {data: base64, format: wav|mp3|...}", "input_audio")
-            fmt = spec.get("format", "wav")
-            if not isinstance(fmt, str) or fmt.lower() not in _AUDIO_FORMATS:
-                raise _bad(
-                    f"input_audio.format must be one of {', '.join(sorted(_AUDIO_FORMATS))}", "input_audio"
-                )
-            fmt = fmt.lower()
-            try:
-                payload = b64decode(spec["data"], "input_audio.data")
-            except AffectReasonError as exc:
-                raise _bad(str(exc), "input_audio") from None
-            return self._write(payload, f".{fmt}")
-        url = (part.get("audio_url") or {}).get("url") if isinstance(part.get("audio_url"), dict) else None
-        if not isinstance(url, str) or not url:
-            raise _bad("audio_url.url must be a non-empty string", "audio_url")
-        if url.startswith("data:"):
-            mime, payload = self._decode(url, "audio_url")
-            if mime not in _AUDIO_MIME_SUFFIX:
-                raise _bad(
-                    f"audio_url: the mime type must be one of {', '.join(_AUDIO_MIME_SUFFIX)}", "audio_url"
-                )
-            return self._write(payload, _AUDIO_MIME_SUFFIX[mime])
-        return self._url(url, "audio_url")
-
-    def _decode(self, url: str, param: str) -> tuple[str, bytes]:
-        try:
-            return parse_data_url(url)
-        except AffectReasonError as exc:
-            raise _bad(f"{param}: {exc}", param) from None
-
-    def _url(self, url: str, param: str) -> Path:
-        if url.startswith(("http://", "https://")):
-            raise _bad(f"{param}: remote URLs are not fetched; send the media inline as a data URL", param)
-        return _local_path(url, self.limits, param)
-
-    def check_duration(self, path: Path, param: str) -> None:
-        duration = probe_duration(path)
-        if duration > self.limits.max_duration:
-            raise ProtocolError(
-                413,
-                f"{param} lasts {duration:.1f} s; this server accepts at most {self.limits.max_duration:g} s",
-                param=param,
-            )
-
-
 def _options(body: dict[str, Any], limits: Limits) -> dict[str, Any]:
     options = body.get(EXTRA_FIELD) or {}
     if not isinstance(options, dict):
-        raise _bad(f"'{EXTRA_FIELD}' must be an object", EXTRA_FIELD)
+        raise bad(f"'{EXTRA_FIELD}' must be an object", EXTRA_FIELD)
     unknown = sorted(set(options) - _OPTION_KEYS)
     if unknown:
-        raise _bad(
+        raise bad(
             f"unknown {EXTRA_FIELD} option(s) {', '.join(unknown)}: known are {', '.join(sorted(_OPTION_KEYS))}"
         )
     frames = _integer(options, "frames", 16, 1, limits.max_frames)
@@ -275,15 +121,15 @@ def _options(body: dict[str, Any], limits: Limits) -> dict[str, Any]:
     if segment is not None:
         ok = isinstance(segment, list) and len(segment) == 2 and all(_is_number(v) for v in segment)
         if not ok or not 0 <= segment[0] < segment[1]:
-            raise _bad(f"{EXTRA_FIELD}.segment must be [start, end] seconds with start < end", "segment")
+            raise bad(f"{EXTRA_FIELD}.segment must be [start, end] seconds with start < end", "segment")
     modalities = options.get("modalities", sorted(ALL_MODALITIES))
     if not isinstance(modalities, list) or not all(
         isinstance(m, str) and m in ALL_MODALITIES for m in modalities
     ):
-        raise _bad(f"{EXTRA_FIELD}.modalities must be a list drawn from video, audio, text", "modalities")
+        raise bad(f"{EXTRA_FIELD}.modalities must be a list drawn from video, audio, text", "modalities")
     transcript = options.get("transcript")
     if transcript is not None and not isinstance(transcript, str):
-        raise _bad(f"{EXTRA_FIELD}.transcript must be a string", "transcript")
+        raise bad(f"{EXTRA_FIELD}.transcript must be a string", "transcript")
     return {
         "frames": frames,
         "fps": fps,
@@ -298,7 +144,7 @@ def _messages(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     """The prompt (system text above the last user message's text) and that message's media parts."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise _bad("'messages' must be a non-empty list", "messages")
+        raise bad("'messages' must be a non-empty list", "messages")
     system, user = [], None
     for i, message in enumerate(messages):
         role = message.get("role") if isinstance(message, dict) else None
@@ -306,84 +152,32 @@ def _messages(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         if role in {"system", "developer"}:
             text, media = _text(message.get("content"), f"messages[{i}]")
             if media:
-                raise _bad(
+                raise bad(
                     f"messages[{i}]: media belongs in the user message, not the {role} message", "messages"
                 )
             system.append(text)
         elif role == "user":
             if user is not None:
-                raise _bad("multi-turn chats are not supported: send one user message per clip", "messages")
+                raise bad("multi-turn chats are not supported: send one user message per clip", "messages")
             user = (i, message)
         elif role == "assistant":
-            raise _bad("multi-turn chats are not supported: send one user message per clip", "messages")
+            raise bad("multi-turn chats are not supported: send one user message per clip", "messages")
         else:
-            raise _bad(f"messages[{i}].role must be system, user or assistant", "messages")
+            raise bad(f"messages[{i}].role must be system, user or assistant", "messages")
     if user is None:
-        raise _bad("'messages' needs a user message", "messages")
+        raise bad("'messages' needs a user message", "messages")
     text, media = _text(user[1].get("content"), f"messages[{user[0]}]")
     return "\n\n".join([*system, text]).strip(), media
-
-
-def _scrub(message: str, *folders: str | Path | None) -> str:
-    """A media error without the server's folders in it."""
-    for folder in folders:
-        if folder:
-            message = message.replace(f"{folder}/", "").replace(str(folder), "")
-    return message
-
-
-def decode_clip(media_parts: list[dict[str, Any]], options: dict[str, Any], limits: Limits) -> Clip:
-    """The Clip described by a message's media parts: frames (and audio) from the video part, audio from
-    an audio part when one is sent (it replaces the video's own track)."""
-    videos = [p for p in media_parts if p["type"] == "video_url"]
-    audios = [p for p in media_parts if p["type"] != "video_url"]
-    if len(videos) > 1 or len(audios) > 1:
-        raise _bad("send at most one video part and one audio part per request (one clip)", "messages")
-    start, end = options["segment"] or (None, None)
-    with tempfile.TemporaryDirectory(prefix="affectreason-serve-") as tmp:
-        files = _Media(limits, Path(tmp))
-        try:
-            clip = None
-            if videos:
-                path = files.video(videos[0])
-                files.check_duration(path, "video_url")
-                clip = load_clip(
-                    path,
-                    frames=None if options["fps"] else options["frames"],
-                    fps=options["fps"],
-                    max_frames=options["max_frames"],
-                    start=start,
-                    end=end,
-                    audio=not audios,
-                )
-            if audios:
-                param = audios[0]["type"]
-                path = files.audio(audios[0])
-                files.check_duration(path, param)
-                sound = load_clip(path, frames=None, start=start, end=end)
-                if clip is None:
-                    clip = sound
-                else:
-                    clip.audio = sound.audio
-        except ProtocolError:
-            raise
-        except AffectReasonError as exc:
-            raise _bad(_scrub(str(exc), tmp, limits.media_dir), "messages") from None
-    if clip is None:
-        clip = Clip(frames=None, frame_times=np.zeros(0), audio=None, duration=0.0, source="request")
-    clip.source = "request"
-    clip.transcript = options["transcript"]
-    return clip
 
 
 def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default_prompt: Prompt) -> ChatCall:
     """Validate a chat-completions body and decode its clip. `served` maps model names to adapter names;
     a request without text gets `default_prompt`."""
     if not isinstance(body, dict):
-        raise _bad("the request body must be a JSON object")
+        raise bad("the request body must be a JSON object")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise _bad("'model' must be a non-empty string", "model")
+        raise bad("'model' must be a non-empty string", "model")
     if model not in served:
         raise ProtocolError(
             404,
@@ -413,7 +207,7 @@ def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default
     )
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
-        raise _bad("'stream' must be true or false", "stream")
+        raise bad("'stream' must be true or false", "stream")
     clip = decode_clip(media_parts, options, limits)
     request = Request(
         clip=clip,
@@ -429,7 +223,7 @@ def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default
     version = None if prompt else default_prompt.id
     stream_options = body.get("stream_options") or {}
     if not isinstance(stream_options, dict):
-        raise _bad("'stream_options' must be an object", "stream_options")
+        raise bad("'stream_options' must be an object", "stream_options")
     return ChatCall(
         model,
         request,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from affectreason.errors import AffectReasonError
-from affectreason.serve.protocol import Limits
+from affectreason.serve.limits import Limits
 
 
 @dataclass

@@ -22,6 +22,8 @@ from affectreason.train.rewards import get_reward, reference_of, score_completio
 
 @dataclass
 class PairOptions:
+    """What `data pairs` samples per clip and which pairs it keeps."""
+
     n: int = 8
     margin: float = 0.2
     weights: dict[str, float] = field(default_factory=lambda: {"emotion_wheel": 1.0, "format": 0.5})
@@ -33,6 +35,16 @@ class PairOptions:
     seed: int = 0
     batch_size: int = 4
     prefer_faithful: bool = False
+
+    def sampling(self) -> SamplingParams:
+        """`n` sampled responses per clip."""
+        return SamplingParams(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=self.max_new_tokens,
+            seed=self.seed,
+            num_return_sequences=self.n,
+        )
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -116,13 +128,7 @@ def build_pairs(
         raise AffectReasonError("--n must be at least 2 to form a pair")
     prompt = load_prompt(options.prompt)
     data = DataSection(frames=options.frames, prompt=options.prompt)
-    sampling = SamplingParams(
-        temperature=options.temperature,
-        top_p=options.top_p,
-        max_new_tokens=options.max_new_tokens,
-        seed=options.seed,
-        num_return_sequences=options.n,
-    )
+    sampling = options.sampling()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     kept, tied, under_margin, largest_gap = 0, 0, 0, 0.0

@@ -34,11 +34,11 @@ from affectreason.backbones import load_backbone
 from affectreason.backbones.tiny import build_tiny_checkpoint
 from affectreason.describe import DescribeOptions, describe_clips
 from affectreason.engines.hf import HFEngine
+from affectreason.engines.wire import data_url
 from affectreason.media import load_clip
 from affectreason.prompts import load_prompt
 from affectreason.request import Request
 from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
-from affectreason.serve.wire import data_url
 
 FAMILIES = ("happy", "sad", "angry", "fearful", "surprised", "neutral")
 BASELINE = "sequential describe (in process)"
