@@ -139,3 +139,26 @@ def test_validate_refuses_4bit_on_qwen3_omni_without_loading_it(tiny_qwen3_omni,
         assert "model.quantization: qwen3_omni_moe" in err and "fused 3-D parameters" in err, err
     args = ["recipes", "validate", "qwen2_5_omni_3b/sft_qlora", f"model.name_or_path={tiny_qwen2_5_omni}"]
     assert main(args) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["grpo", "dpo"])
+def test_eval_during_rl_logs_emotion_wheel_f1(method, tiny_qwen2_5_omni, tmp_path):
+    """GRPO (eval captions) and DPO (eval pairs, the chosen answer as reference) log EW-F1 every eval_steps."""
+    if method == "grpo":
+        data = write_labels(tmp_path / "data", count=2)
+        fields = {**GRPO_FIELDS, "num_generations": 2}
+        batch = ["per_device_train_batch_size=2", "per_device_eval_batch_size=2"]
+    else:
+        data = write_pairs(tmp_path / "data", count=2)
+        fields = {"beta": 0.1}
+        batch = ["per_device_train_batch_size=2", "per_device_eval_batch_size=2"]
+    out = tmp_path / "run"
+    recipe = write_recipe(tmp_path / f"{method}.yaml", method, tiny_qwen2_5_omni, data, out, **fields)
+    overrides = [f"data.eval_path={data}", "eval_steps=1", "data.eval_max_new_tokens=4", "save_steps=2"]
+    assert main(["train", method, str(recipe), *overrides, *batch, "max_steps=2"]) == 0
+    state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
+    logged = [row for row in state["log_history"] if "eval_ew_f1" in row]
+    assert {row["step"] for row in logged} == {1, 2}  # every eval_steps
+    for row in logged:
+        for key in ("eval_ew_f1", "eval_hit_rate", "eval_parse_rate"):
+            assert 0.0 <= row[key] <= 1.0, (key, row)

@@ -106,18 +106,42 @@ def build_dpo_trainer(recipe: Recipe) -> tuple[Any, Any, list[dict[str, Any]]]:
         raise AffectReasonError("the recipe has no data.path: pass data.path=pairs.jsonl")
     set_seed(recipe.args.seed)
     rows = read_pairs(recipe.data.path)
+    eval_rows = read_pairs(recipe.data.eval_path) if recipe.data.eval_path else []
     backbone = load_training_backbone(recipe)  # with model.adapter, trl keeps a frozen copy as the reference
     args = recipe.trainer_args()
+    collator = MultimodalCollator(backbone, recipe.data, max_length=args.max_length)
     trainer = _dpo_trainer_class()(
         model=backbone.model,
         args=args,
         train_dataset=datasets.Dataset.from_list(rows),
-        data_collator=PreferenceCollator(
-            MultimodalCollator(backbone, recipe.data, max_length=args.max_length)
-        ),
+        eval_dataset=datasets.Dataset.from_list(eval_rows) if eval_rows else None,
+        data_collator=PreferenceCollator(collator),
         processing_class=backbone.tokenizer,
         callbacks=[checkpoint_callback(recipe)],
     )
+    if eval_rows:  # EW-F1, hit rate and parse rate beside the eval loss; the chosen answer is the reference
+        from affectreason.train.data import CaptionExample
+        from affectreason.train.eval_callback import EmotionEvalCallback
+
+        examples = [
+            CaptionExample(
+                id=r["id"],
+                row=n,
+                video=r["video"],
+                audio=r["audio"],
+                caption=r["chosen"],
+                subtitle=r["subtitle"],
+            )
+            for n, r in enumerate(eval_rows, 1)
+        ]
+        EmotionEvalCallback(
+            backbone,
+            examples,
+            recipe.data,
+            collator.prompt,
+            max_new_tokens=recipe.data.eval_max_new_tokens,
+            batch_size=args.per_device_eval_batch_size,
+        ).attach(trainer)
     return trainer, backbone, rows
 
 

@@ -88,6 +88,7 @@ def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any, list[Any]]:
     rewards = reward_functions(recipe)
     examples = load_captions(_data_path(recipe))
     dataset = datasets.Dataset.from_list(rl_rows(examples, prompt))
+    eval_examples = load_captions(recipe.data.eval_path) if recipe.data.eval_path else []
     # An existing adapter (e.g. from SFT) is trained further; trl copies it to a frozen `ref` adapter for the KL term.
     backbone = load_training_backbone(recipe)
     args = recipe.trainer_args()
@@ -103,11 +104,23 @@ def build_grpo_trainer(recipe: Recipe) -> tuple[Any, Any, list[Any]]:
         args=args,
         reward_funcs=rewards,
         train_dataset=dataset,
+        eval_dataset=datasets.Dataset.from_list(rl_rows(eval_examples, prompt)) if eval_examples else None,
         processing_class=backbone.processor,
         backbone=backbone,
         collator=MultimodalCollator(backbone, recipe.data, prompt=prompt, response_key=None),
         callbacks=[checkpoint_callback(recipe)],
     )
+    if eval_examples:  # EW-F1, hit rate and parse rate beside trl's eval rewards
+        from affectreason.train.eval_callback import EmotionEvalCallback
+
+        EmotionEvalCallback(
+            backbone,
+            eval_examples,
+            recipe.data,
+            prompt,
+            max_new_tokens=recipe.data.eval_max_new_tokens,
+            batch_size=args.per_device_eval_batch_size,
+        ).attach(trainer)
     return trainer, backbone, examples
 
 
