@@ -195,3 +195,18 @@ def test_the_heavy_layer_imports_downward():
         if _within(name, higher)
     ]
     assert not bad, bad
+
+
+def test_no_function_body_over_60_lines():
+    """A function reads in one screen. The signature is not counted: a CLI command's typed options are its help."""
+    long = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = (
+                    node.body[1:] if ast.get_docstring(node) is not None and len(node.body) > 1 else node.body
+                )
+                lines = node.end_lineno - body[0].lineno + 1
+                if lines > 60:
+                    long.append(f"{module}.{node.name}: {lines}")
+    assert not long, long

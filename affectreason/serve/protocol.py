@@ -170,11 +170,8 @@ def _messages(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     return "\n\n".join([*system, text]).strip(), media
 
 
-def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default_prompt: Prompt) -> ChatCall:
-    """Validate a chat-completions body and decode its clip. `served` maps model names to adapter names;
-    a request without text gets `default_prompt`."""
-    if not isinstance(body, dict):
-        raise bad("the request body must be a JSON object")
+def _served_model(body: dict[str, Any], served: dict[str, str | None]) -> str:
+    """The requested model name, which must be one this server serves (else a 404)."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise bad("'model' must be a non-empty string", "model")
@@ -185,6 +182,29 @@ def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default
             "not_found_error",
             "model",
         )
+    return model
+
+
+def _sampling(body: dict[str, Any], max_tokens: Any, limits: Limits) -> SamplingParams:
+    """The request's decoding parameters, each checked against its range (and the server's limits)."""
+    return SamplingParams(
+        temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
+        top_p=_number(body, "top_p", 1.0, 0.0, 1.0) or 1.0,
+        top_k=max(0, _integer(body, "top_k", 0, -1, 2**31 - 1) or 0),  # vLLM's extra fields; -1 is off there
+        min_p=_number(body, "min_p", 0.0, 0.0, 1.0),
+        repetition_penalty=_number(body, "repetition_penalty", 1.0, 0.01, 10.0),
+        max_new_tokens=_integer({"max_tokens": max_tokens}, "max_tokens", 512, 1, limits.max_new_tokens),
+        seed=_integer(body, "seed", None, -(2**63), 2**63 - 1),
+        num_return_sequences=_integer(body, "n", 1, 1, limits.max_choices),
+    )
+
+
+def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default_prompt: Prompt) -> ChatCall:
+    """Validate a chat-completions body and decode its clip. `served` maps model names to adapter names;
+    a request without text gets `default_prompt`."""
+    if not isinstance(body, dict):
+        raise bad("the request body must be a JSON object")
+    model = _served_model(body, served)
     options = _options(body, limits)
     prompt, media_parts = _messages(body)
     text_chars = len(prompt) + len(options["transcript"] or "")
@@ -195,16 +215,7 @@ def parse_chat(body: Any, served: dict[str, str | None], limits: Limits, default
             param="messages",
         )
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
-    sampling = SamplingParams(
-        temperature=_number(body, "temperature", 0.0, 0.0, 2.0),
-        top_p=_number(body, "top_p", 1.0, 0.0, 1.0) or 1.0,
-        top_k=max(0, _integer(body, "top_k", 0, -1, 2**31 - 1) or 0),  # vLLM's extra fields; -1 is off there
-        min_p=_number(body, "min_p", 0.0, 0.0, 1.0),
-        repetition_penalty=_number(body, "repetition_penalty", 1.0, 0.01, 10.0),
-        max_new_tokens=_integer({"max_tokens": max_tokens}, "max_tokens", 512, 1, limits.max_new_tokens),
-        seed=_integer(body, "seed", None, -(2**63), 2**63 - 1),
-        num_return_sequences=_integer(body, "n", 1, 1, limits.max_choices),
-    )
+    sampling = _sampling(body, max_tokens, limits)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise bad("'stream' must be true or false", "stream")
