@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import pkgutil
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Hashable
@@ -32,7 +33,8 @@ DEFAULT_MODEL = "Qwen/Qwen2.5-Omni-3B"
 # it falls back to its own kernel, so the line is noise for our users.
 logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
-_FAMILY_MODULES = ("qwen2_5_omni", "qwen3_omni", "qwen_vl", "llava")
+# Every other module of this package is a model family (one file each), imported when a family is looked up.
+_NOT_FAMILIES = frozenset({"adapters", "base", "batching", "loading", "omni", "tiny"})
 
 # LoRA on the language model's attention and MLP projections only: a bare list of names such as
 # `q_proj` would also adapt the vision and audio towers, which reuse those names.
@@ -279,8 +281,12 @@ class Backbone(ABC):
 
 def backbone_class_for(model_type: str) -> type[Backbone]:
     """The Backbone family registered for a config's `model_type`."""
-    for name in _FAMILY_MODULES:  # each family module registers its classes on import
-        importlib.import_module(f"affectreason.backbones.{name}")
+    package = importlib.import_module("affectreason.backbones")
+    for module in pkgutil.iter_modules(
+        package.__path__
+    ):  # each family module registers its classes on import
+        if module.name not in _NOT_FAMILIES:
+            importlib.import_module(f"affectreason.backbones.{module.name}")
     if model_type not in _REGISTRY:
         raise ModelLoadError(
             f"unsupported model type '{model_type}': supported are {', '.join(sorted(_REGISTRY))}"
