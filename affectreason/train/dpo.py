@@ -134,14 +134,7 @@ def build_dpo_trainer(recipe: Recipe) -> tuple[Any, Any, list[dict[str, Any]]]:
             )
             for n, r in enumerate(eval_rows, 1)
         ]
-        EmotionEvalCallback(
-            backbone,
-            examples,
-            recipe.data,
-            collator.prompt,
-            max_new_tokens=recipe.data.eval_max_new_tokens,
-            batch_size=args.per_device_eval_batch_size,
-        ).attach(trainer)
+        EmotionEvalCallback.attach(trainer, backbone, examples, recipe.data, collator.prompt)
     return trainer, backbone, rows
 
 

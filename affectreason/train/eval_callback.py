@@ -19,20 +19,21 @@ from affectreason.request import Request
 class EmotionEvalCallback(TrainerCallback):
     """Greedy answers on the eval rows, scored against their reference emotions, at each `on_evaluate`."""
 
-    def __init__(
-        self, backbone: Any, examples: list[Any], data: Any, prompt: str, max_new_tokens: int, batch_size: int
-    ) -> None:
+    def __init__(self, backbone: Any, examples: list[Any], data: Any, prompt: str, batch_size: int) -> None:
         self.backbone = backbone
         self.examples = examples
         self.data = data
         self.prompt = prompt
-        self.max_new_tokens = max_new_tokens
+        self.max_new_tokens = data.eval_max_new_tokens
         self.batch_size = batch_size
         self.trainer: Any = None  # set by `attach`
 
-    def attach(self, trainer: Any) -> None:
-        self.trainer = trainer
-        trainer.add_callback(self)
+    @classmethod
+    def attach(cls, trainer: Any, backbone: Any, examples: list[Any], data: Any, prompt: str) -> None:
+        """Score `examples` at every evaluation of `trainer` (any method: sft, grpo, dpo)."""
+        callback = cls(backbone, examples, data, prompt, trainer.args.per_device_eval_batch_size)
+        callback.trainer = trainer
+        trainer.add_callback(callback)
 
     def scores(self) -> dict[str, float]:
         """EW-F1 (level-1 families), hit rate and parse rate of the current policy on the eval rows."""

@@ -83,14 +83,7 @@ def build_sft_trainer(recipe: Recipe) -> tuple[Any, Any, list[Any]]:
     if eval_examples:  # EW-F1, hit rate and parse rate beside the eval loss
         from affectreason.train.eval_callback import EmotionEvalCallback
 
-        EmotionEvalCallback(
-            backbone,
-            eval_examples,
-            recipe.data,
-            collator.prompt,
-            max_new_tokens=recipe.data.eval_max_new_tokens,
-            batch_size=args.per_device_eval_batch_size,
-        ).attach(trainer)
+        EmotionEvalCallback.attach(trainer, backbone, eval_examples, recipe.data, collator.prompt)
     return trainer, backbone, examples
 
 
