@@ -94,3 +94,31 @@ def test_omni_batches_keep_audio_in_video_layouts_apart(loaded_backbones, make_c
     for group in groups:
         assert len({engine.backbone.batch_key(requests[i]) for i in group}) == 1
     assert requests[0].modalities == ALL_MODALITIES and any(0 in g and 1 in g for g in groups)
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_omni", "qwen3_omni", "qwen_vl", "llava"])
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_a_preempted_lone_job_resumes_from_its_cache_with_the_same_answer(
+    family, temperature, loaded_backbones, make_clip
+):
+    """Time slicing: a job running alone keeps its KV cache (and its rope offsets) when it yields, so resuming
+    costs one token, and the answer, however often it was cut, is the one it gives uninterrupted."""
+    from affectreason.engines.hf import Job
+
+    engine = HFEngine(loaded_backbones[family], batch_size=4)
+    request = _requests(make_clip)[0]  # frames and audio: the omni rope offsets depend on the video
+    sampling = SamplingParams(temperature=temperature, max_new_tokens=40, seed=3)
+    (alone,) = engine.complete([Job(request, sampling)])
+    job, calls, other = Job(request, sampling), 0, Job(Request(make_clip(video=False), "Voice?"), sampling)
+    while True:
+        calls += 1
+        (result,) = engine.complete([job], waiting=lambda: True, slice_s=0.0)
+        if result[0].finish_reason != "preempted":
+            break
+        assert job.cache is not None  # kept for the cheap resume
+        engine.complete([other])  # another request runs in between and moves the model's rope offsets
+        other.generated.clear()
+        other.cache = None
+    assert calls > 3  # it really was cut several times
+    assert result[0].text == alone[0].text and result[0].completion_tokens == alone[0].completion_tokens
+    assert job.cache is None  # finished: nothing held

@@ -126,7 +126,8 @@ def test_32_concurrent_requests_all_succeed_in_batches(client, server, clip_av):
     texts = {r.choices[0].message.content for r in responses}
     assert len(responses) == 32 and len(texts) == 1  # greedy: identical requests, identical answers
     sizes = batcher.batches[before:]
-    assert sum(sizes) == 32 and max(sizes) > 1
+    # every job ran; a job that started alone may have yielded to the queue and run again (time slicing)
+    assert sum(sizes) >= 32 and max(sizes) > 1
 
 
 def test_streaming_returns_the_same_text(client, clip_av):

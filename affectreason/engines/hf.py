@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 # A batch pads every row to its longest prompt: rows join a batch only while the padding stays under this share.
 PAD_SHARE = 0.25
 PAD_SLACK = 32  # tokens of padding always allowed, so near-equal short prompts still share a batch
+# A job running alone keeps its KV cache when it yields: resuming costs one token, so it may yield this often.
+LONE_SLICE_S = 0.05
 
 
 @dataclass
@@ -34,6 +36,9 @@ class Job:
     cancelled: threading.Event = field(default_factory=threading.Event)
     generated: list[int] = field(default_factory=list)  # tokens so far, when the job was preempted
     generator: torch.Generator | None = None
+    # A job preempted while running alone keeps its KV cache and the model's rope offsets, to resume cheaply.
+    cache: Any = None
+    rope_offsets: dict[str, Any] | None = None
 
     @property
     def prompt_tokens(self) -> int:
@@ -125,7 +130,7 @@ class HFEngine:
                 torch.manual_seed(sampling.seed)
             for indices in self.batches(requests, lengths):
                 inputs = self._collate([features[i] for i in indices])
-                outputs = self._generate_batch([requests[i] for i in indices], sampling, inputs)
+                outputs, _ = self._generate_batch([requests[i] for i in indices], sampling, inputs)
                 n = sampling.num_return_sequences
                 for position, index in enumerate(indices):
                     sequences[index] = outputs[position * n : (position + 1) * n]
@@ -141,7 +146,8 @@ class HFEngine:
         sampling: SamplingParams,
         inputs: BatchFeature | None = None,
         hooks: dict[str, Any] | None = None,
-    ) -> list[torch.Tensor]:
+    ) -> tuple[list[torch.Tensor], Any]:
+        """The new token ids of each row, and the KV cache when `hooks` ask for a dict output."""
         backbone = self.backbone
         inputs = backbone.to_model(inputs if inputs is not None else backbone.build_inputs(requests))
         config = hf_generation_config(
@@ -149,10 +155,14 @@ class HFEngine:
         )
         if backbone.tokenizer.pad_token_id is not None:  # the padding build_inputs used
             config.pad_token_id = backbone.tokenizer.pad_token_id
+        hooks = dict(hooks or {})
+        config.return_dict_in_generate = hooks.pop("return_dict_in_generate", False)
         output = backbone.model.generate(
-            **inputs, **backbone.generation_kwargs(), **(hooks or {}), generation_config=config
+            **inputs, **backbone.generation_kwargs(), **hooks, generation_config=config
         )
-        return list(output[:, inputs["input_ids"].shape[1] :].cpu())
+        sequences = getattr(output, "sequences", output)  # an output dict with return_dict_in_generate
+        cache = getattr(output, _cache_argument(), None)
+        return list(sequences[:, inputs["input_ids"].shape[1] :].cpu()), cache
 
     def complete(
         self, jobs: list[Job], waiting: Callable[[], bool] | None = None, slice_s: float = 0.5
@@ -174,7 +184,10 @@ class HFEngine:
             for indices in modes.values():
                 live = [i for i in indices if not jobs[i].cancelled.is_set()]
                 lengths = [self.prepare(jobs[i]) + len(jobs[i].generated) for i in live]
-                for batch in self.batches([jobs[i].request for i in live], lengths):
+                cached = [[b] for b, i in enumerate(live) if jobs[i].cache is not None]  # resume alone
+                fresh = [b for b, i in enumerate(live) if jobs[i].cache is None]
+                grouped = self.batches([jobs[live[b]].request for b in fresh], [lengths[b] for b in fresh])
+                for batch in cached + [[fresh[k] for k in group] for group in grouped]:
                     chosen = [jobs[live[b]] for b in batch]
                     done = self._complete_batch(chosen, waiting, slice_s)
                     for i, completions in zip((live[b] for b in batch), done, strict=True):
@@ -195,27 +208,32 @@ class HFEngine:
         rows = [j for j in jobs for _ in range(n)]  # one row per sequence, each with its own generator
         inputs = self._collate([_continued(j, self.backbone._TOKEN_KEYS) for j in rows])
         limits = [j.sampling.max_new_tokens - len(j.generated) for j in rows]
+        # a lone job keeps its KV cache when it yields, so resuming costs one token instead of a prefill
+        lone = len(rows) == 1
+        cache, jobs[0].cache = jobs[0].cache, None
         stops = RowStops(
             inputs["input_ids"].shape[1],
             limits,
             set(self._eos_ids()),
             [j.cancelled for j in rows],
             waiting if n == 1 else None,  # several sequences per job are not resumable: they never yield
-            slice_s,
+            min(slice_s, LONE_SLICE_S) if lone else slice_s,
+            prefills_per_slice=0.0 if lone else 3.0,
         )
         hooks: dict[str, Any] = {"stopping_criteria": StoppingCriteriaList([stops])}
+        if lone:
+            hooks["return_dict_in_generate"] = True
+            if cache is not None:
+                inputs = self._resume(jobs[0], cache, inputs, hooks)
         # the config decodes greedily over what the row sampler leaves: one token per row
         config = replace(sampling, temperature=0.0, max_new_tokens=max(limits), num_return_sequences=1)
         if not sampling.greedy:
-            device = self.backbone.device
-            if n == 1:
-                for job in jobs:  # kept on the job, so a preempted job resumes the same random stream
-                    job.generator = job.generator or _generator(job.sampling.seed, 0, device)
-                generators = [j.generator for j in jobs]
-            else:
-                generators = [_generator(j.sampling.seed, k, device) for j in jobs for k in range(n)]
-            hooks["logits_processor"] = LogitsProcessorList([RowSampler(sampling, generators)])
-        outputs = self._generate_batch([j.request for j in rows], config, inputs, hooks)
+            hooks["logits_processor"] = LogitsProcessorList([RowSampler(sampling, self._generators(jobs, n))])
+        outputs, cache = self._generate_batch([j.request for j in rows], config, inputs, hooks)
+        if lone and stops.finish[0] == "preempted":
+            self._keep(jobs[0], cache, inputs["input_ids"].shape[1] + stops.count[0] - 1)
+        elif lone:
+            jobs[0].rope_offsets = None
         decode = self.backbone.tokenizer.decode
         completions = []
         for row, (job, ids) in enumerate(zip(rows, outputs, strict=True)):
@@ -229,6 +247,30 @@ class HFEngine:
                 Completion(decode(new, skip_special_tokens=True), job.prompt_tokens, len(new), reason)
             )
         return [completions[k * n : (k + 1) * n] for k in range(len(jobs))]
+
+    def _generators(self, jobs: list[Job], n: int) -> list[torch.Generator]:
+        """One random stream per row; a single-sequence job keeps its own, so it resumes the same stream."""
+        device = self.backbone.device
+        if n > 1:
+            return [_generator(j.sampling.seed, k, device) for j in jobs for k in range(n)]
+        for job in jobs:
+            job.generator = job.generator or _generator(job.sampling.seed, 0, device)
+        return [j.generator for j in jobs]
+
+    def _resume(self, job: Job, cache: Any, inputs: BatchFeature, hooks: dict[str, Any]) -> BatchFeature:
+        """Continue a preempted lone job from its kept cache: the media are in it already, so only the tokens go
+        in again, and the model gets back the job's rope offsets (another job's generation moved them)."""
+        hooks[_cache_argument()] = cache
+        _set_rope_offsets(self.backbone.model, job.rope_offsets)
+        return type(inputs)({k: v for k, v in inputs.items() if k in self.backbone._TOKEN_KEYS})
+
+    def _keep(self, job: Job, cache: Any, length: int) -> None:
+        """Keep a preempted lone job's cache for its resume: `length` positions (its last kept token is fed
+        again on resume, so what a token generated after it left behind is cut)."""
+        surplus = cache.get_seq_length() - length
+        if surplus > 0:
+            cache.crop(-surplus)
+        job.cache, job.rope_offsets = cache, _rope_offsets(self.backbone.model)
 
     def _collate(self, features: list[BatchFeature]) -> BatchFeature:
         """One left-padded batch from single-request inputs (copied: collating consumes per-sample keys)."""
@@ -269,3 +311,23 @@ def _continued(job: Job, token_keys: tuple[str, ...]) -> BatchFeature:
             )
             extended[key] = torch.cat([features[key], fill.to(features[key].dtype)], dim=1)
     return extended
+
+
+def _rope_offsets(model: Any) -> dict[str, Any]:
+    """The rope offsets the multimodal models keep between generation steps (`rope_deltas`), by module name."""
+    return {name: m.rope_deltas for name, m in model.named_modules() if hasattr(m, "rope_deltas")}
+
+
+def _set_rope_offsets(model: Any, offsets: dict[str, Any] | None) -> None:
+    """Put a preempted job's rope offsets back: another job's generation has overwritten them since."""
+    modules = dict(model.named_modules())
+    for name, value in (offsets or {}).items():
+        modules[name].rope_deltas = value
+
+
+def _cache_argument() -> str:
+    """What `generate` calls the KV cache, in its arguments and its output: `cache` from transformers 5.2x on,
+    `past_key_values` before."""
+    from transformers.generation.utils import GenerateDecoderOnlyOutput
+
+    return "cache" if "cache" in GenerateDecoderOnlyOutput.__dataclass_fields__ else "past_key_values"

@@ -50,7 +50,8 @@ class RowStops(StoppingCriteria):
     (`finish`: stop / length / cancelled / preempted) and after how many new tokens (`count`).
 
     With `waiting`, every unfinished row is preempted once others wait and the call has run `slice_s` and at
-    least three times its prefill (so a resumed job always gains more than its repeated prefill costs)."""
+    least `prefills_per_slice` times its prefill (3 by default, so a job that repeats its prefill on resume gains
+    more than that costs; 0 for a job that resumes from its kept cache)."""
 
     def __init__(
         self,
@@ -60,9 +61,10 @@ class RowStops(StoppingCriteria):
         cancelled: list[threading.Event],
         waiting: Callable[[], bool] | None = None,
         slice_s: float = 0.5,
+        prefills_per_slice: float = 3.0,
     ):
         self.prompt_width, self.limits, self.eos, self.cancelled = prompt_width, limits, eos, cancelled
-        self.waiting, self.slice_s = waiting, slice_s
+        self.waiting, self.slice_s, self.prefills_per_slice = waiting, slice_s, prefills_per_slice
         self.start, self.prefill_s = time.monotonic(), None
         self.finish: list[str | None] = [None] * len(limits)
         self.count: list[int] = [0] * len(limits)
@@ -72,7 +74,9 @@ class RowStops(StoppingCriteria):
         if self.prefill_s is None:
             self.prefill_s = elapsed
         return (
-            self.waiting is not None and elapsed >= max(self.slice_s, 3 * self.prefill_s) and self.waiting()
+            self.waiting is not None
+            and elapsed >= max(self.slice_s, self.prefills_per_slice * self.prefill_s)
+            and self.waiting()
         )
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:

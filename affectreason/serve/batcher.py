@@ -17,7 +17,7 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from affectreason.engines.hf import Completion, HFEngine, Job
+from affectreason.engines.hf import PAD_SHARE, PAD_SLACK, Completion, HFEngine, Job
 from affectreason.serve.limits import ProtocolError
 
 
@@ -99,7 +99,7 @@ class Batcher:
         aged = [i for i in self._pending if now - i.since >= self.max_age]
         order = sorted(self._pending, key=lambda i: (i.job.prompt_tokens, i.since))
         first = min(aged, key=lambda i: i.since) if aged else order[0]
-        chosen, longest = [first], first.job.prompt_tokens
+        chosen, longest, shortest = [first], first.job.prompt_tokens, first.job.prompt_tokens
         for item in order:
             if len(chosen) >= self.max_batch_size:
                 break
@@ -108,6 +108,12 @@ class Batcher:
             width = max(longest, item.job.prompt_tokens)
             if width * (len(chosen) + 1) > self.max_batch_tokens:
                 continue
+            # only jobs the engine would pad into one batch: a call answers all its jobs at its end, so a short
+            # job must not ride along with a long one
+            low = min(shortest, item.job.prompt_tokens)
+            if width - low > PAD_SLACK + PAD_SHARE * low:
+                continue
+            shortest = low
             chosen.append(item)
             longest = width
         picked = {id(i) for i in chosen}
