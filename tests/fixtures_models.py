@@ -52,6 +52,15 @@ def loaded_backbones(tiny_checkpoints) -> dict:
     return {name: load_backbone(str(path), device="cpu") for name, path in tiny_checkpoints.items()}
 
 
+@pytest.fixture(scope="module")
+def engine(tiny_qwen2_5_omni):
+    """The in-process HF engine (batch 8) on its own tiny Qwen2.5-Omni, per test module: what the server tests serve."""
+    from affectreason.backbones import load_backbone
+    from affectreason.engines.hf import HFEngine
+
+    return HFEngine(load_backbone(str(tiny_qwen2_5_omni), device="cpu"), batch_size=8)
+
+
 @pytest.fixture(params=sorted(FAMILIES))
 def any_backbone(request, loaded_backbones):
     """Each family's loaded backbone in turn."""

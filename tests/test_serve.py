@@ -14,9 +14,7 @@ import numpy as np
 import openai
 import pytest
 
-from affectreason.backbones import load_backbone
 from affectreason.decoding import SamplingParams
-from affectreason.engines.hf import HFEngine
 from affectreason.engines.openai import OpenAIEngine, user_text
 from affectreason.engines.wire import clip_parts, data_url, encode_mp4, encode_wav
 from affectreason.errors import AffectReasonError
@@ -29,11 +27,6 @@ KEY = "test-key"
 MODEL = "tiny"
 PROMPT = "Describe the emotion."
 TOKENS = 12
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_qwen2_5_omni) -> HFEngine:
-    return HFEngine(load_backbone(str(tiny_qwen2_5_omni), device="cpu"), batch_size=8)
 
 
 @pytest.fixture(scope="module")

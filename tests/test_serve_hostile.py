@@ -10,18 +10,11 @@ import httpx
 import openai
 import pytest
 
-from affectreason.backbones import load_backbone
-from affectreason.engines.hf import HFEngine
 from affectreason.engines.wire import encode_wav
 from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
 
 KEY = "hostile-key"
 MODEL = "tiny"
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_qwen2_5_omni) -> HFEngine:
-    return HFEngine(load_backbone(str(tiny_qwen2_5_omni), device="cpu"), batch_size=8)
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,6 @@ import numpy as np
 import openai
 import pytest
 
-from affectreason.backbones import load_backbone
-from affectreason.engines.hf import HFEngine
 from affectreason.engines.wire import clip_parts
 from affectreason.media import Clip, load_clip
 from affectreason.request import Request
@@ -23,11 +21,6 @@ from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
 
 KEY = "load-key"
 MODEL = "tiny"
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_qwen2_5_omni) -> HFEngine:
-    return HFEngine(load_backbone(str(tiny_qwen2_5_omni), device="cpu"), batch_size=8)
 
 
 @pytest.fixture(scope="module")
