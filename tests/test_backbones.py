@@ -80,6 +80,41 @@ def test_ablations_keep_the_excluded_towers_idle(
     assert ("Transcript:" in text) == ("text" in modalities)
 
 
+def test_qwen2_5_omni_audio_window_trimmed_without_changing_the_model_input(loaded_backbones, make_clip):
+    """The production inputs pad audio features to each clip (not to 30 s); the model sees the same numbers."""
+    import torch
+
+    backbone = loaded_backbones["qwen2_5_omni"]
+    requests = [Request(make_clip(seconds=2.0), "Describe."), Request(make_clip(seconds=0.7), "Why?")]
+    trimmed = backbone.build_inputs(requests)
+    assert trimmed["input_features"].shape[-1] == 2 * 16_000 // 160 + 3  # the longest clip + one window
+    media = [backbone.media(r) for r in requests]
+    full = backbone.collate(
+        [
+            backbone.processor(  # the processor's own 30 s padding
+                text=[backbone.prompt_text(r)],
+                videos=[m.frames],
+                audio=[m.audio],
+                videos_kwargs=backbone.video_kwargs(m.frames, m.fps),
+                load_audio_from_video=True,
+                audio_from_video_indices=[0],
+                return_tensors="pt",
+            )
+            for r, m in zip(requests, media, strict=True)
+        ],
+        padding_side="left",
+    )
+    assert full["input_features"].shape[-1] == 3000
+    for row in range(2):
+        mask, kept = full["feature_attention_mask"][row].bool(), trimmed["feature_attention_mask"][row].bool()
+        assert torch.equal(full["input_features"][row][:, mask], trimmed["input_features"][row][:, kept])
+    full["use_audio_in_video"] = True
+    with torch.inference_mode():
+        expected = backbone.model(**backbone.to_model(full)).logits
+        got = backbone.model(**backbone.to_model(trimmed)).logits
+    assert torch.equal(trimmed["input_ids"], full["input_ids"]) and torch.allclose(got, expected, atol=1e-5)
+
+
 def test_audio_only_and_silent_clips_generate(any_backbone, make_clip):
     requests = [Request(make_clip(video=False), "Describe."), Request(make_clip(audio=False), "Describe.")]
     texts = HFEngine(any_backbone).generate(requests, SamplingParams(max_new_tokens=5))

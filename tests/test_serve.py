@@ -270,3 +270,14 @@ def test_an_audio_only_request_uses_the_audio_part(client, audio_wav):
 def _wav_part_from(audio: np.ndarray) -> dict:
     buffer = io.BytesIO(encode_wav(audio, 16000))
     return {"type": "audio_url", "audio_url": {"url": data_url("audio/wav", buffer.getvalue())}}
+
+
+def test_connections_send_without_nagle_delay(server, client):
+    """Kept-alive connections answer without Nagle's algorithm: the response's headers and body go out as
+    separate writes, and with Nagle on the body waited for the client's delayed ACK (40 ms per request)."""
+    import socket
+
+    _ask(client, [{"type": "text", "text": "Hello?"}], max_tokens=1)
+    connections = server._server.server_state.connections
+    sockets = [c.transport.get_extra_info("socket") for c in connections]
+    assert sockets and all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets)

@@ -18,6 +18,8 @@ class OmniBackbone(Backbone):
     """A Qwen omni thinker: frames and 16 kHz audio go to the model as they are (audio-in-video layout)."""
 
     native_audio: ClassVar[bool] = True
+    # Audio features are padded per sample to its own clip; a batch pads them again to its longest.
+    pad_keys: ClassVar[frozenset[str]] = frozenset({"input_features", "feature_attention_mask"})
     tower_paths: ClassVar[dict[str, str]] = {"vision": "model.visual", "audio": "model.audio_tower"}
 
     def media(self, request: Request) -> Media:
@@ -65,11 +67,16 @@ class OmniBackbone(Backbone):
             kwargs["videos_kwargs"] = self.video_kwargs(media.frames, media.fps)
         if media.audio is not None:
             kwargs["audio"] = [media.audio]
+            kwargs["audio_kwargs"] = self.audio_kwargs(media.audio)
         if media.audio_in_video:
             kwargs.update(load_audio_from_video=True, audio_from_video_indices=[0])
         batch = self.processor(text=[text], **kwargs)
         batch["use_audio_in_video"] = media.audio_in_video
         return batch
+
+    def audio_kwargs(self, audio: np.ndarray) -> dict[str, Any]:
+        """Extra feature-extractor arguments for one clip's audio (none: the processor's own padding)."""
+        return {}
 
     def collate(self, samples: list[BatchFeature], padding_side: str) -> BatchFeature:
         """One padded batch; the samples are left as they are (a trainer may collate them again)."""

@@ -21,5 +21,3 @@ class Qwen3OmniBackbone(OmniBackbone):
     lora_target_modules: ClassVar[str] = LANGUAGE_MODEL_ATTENTION
     model_class: ClassVar[str] = "Qwen3OmniMoeThinkerForConditionalGeneration"
     thinker_of: ClassVar[str] = "qwen3_omni_moe"
-    # Audio features are padded to the longest clip in each sample's own call; batches pad them again.
-    pad_keys: ClassVar[frozenset[str]] = frozenset({"input_features", "feature_attention_mask"})
