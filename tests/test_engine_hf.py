@@ -89,7 +89,7 @@ def test_greedy_with_several_sequences_is_refused(loaded_backbones, make_clip):
 def test_omni_batches_keep_audio_in_video_layouts_apart(loaded_backbones, make_clip):
     engine = HFEngine(loaded_backbones["qwen2_5_omni"], batch_size=8)
     requests = _requests(make_clip)
-    groups = engine.batches(requests)
+    groups = engine.batches([engine.backbone.batch_key(r) for r in requests])
     assert sorted(i for g in groups for i in g) == list(range(len(requests)))
     for group in groups:
         assert len({engine.backbone.batch_key(requests[i]) for i in group}) == 1

@@ -281,3 +281,40 @@ def test_connections_send_without_nagle_delay(server, client):
     connections = server._server.server_state.connections
     sockets = [c.transport.get_extra_info("socket") for c in connections]
     assert sockets and all(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for s in sockets)
+
+
+def test_requests_are_prepared_in_media_worker_processes_that_come_back_after_a_crash(
+    server, client, clip_av
+):
+    """The default server decodes and processes media in worker processes; when one dies (a decoder crash on a
+    hostile file), the pool is replaced and requests go on."""
+    import multiprocessing
+
+    content = [
+        *clip_parts(load_clip(clip_av, frames=4), frozenset({"video", "audio"})),
+        {"type": "text", "text": PROMPT},
+    ]
+    before = _ask(client, content).choices[0].message.content
+    workers = multiprocessing.active_children()
+    assert workers  # the server's media workers are this test process's children
+    for process in workers:
+        process.kill()
+        process.join()
+    assert _ask(client, content).choices[0].message.content == before
+    assert multiprocessing.active_children() and not set(multiprocessing.active_children()) & set(workers)
+
+
+def test_metrics_count_engine_calls_and_jobs(server, client):
+    def counters() -> dict[str, float]:
+        text = httpx.get(
+            server.url.removesuffix("/v1") + "/metrics", headers={"authorization": f"Bearer {KEY}"}
+        ).text
+        return {name: float(value) for name, value in (line.split() for line in text.splitlines())}
+
+    before = counters()
+    _ask(client, [{"type": "text", "text": "Hello?"}], max_tokens=2)
+    after = counters()
+    assert after["affectreason_engine_jobs_total"] == before["affectreason_engine_jobs_total"] + 1
+    assert after["affectreason_engine_calls_total"] >= before["affectreason_engine_calls_total"] + 1
+    assert after["affectreason_media_workers"] >= 1 and after["affectreason_queued_jobs"] == 0
+    assert httpx.get(server.url.removesuffix("/v1") + "/metrics").status_code == 401

@@ -118,6 +118,7 @@ def test_hostile_input_is_a_one_line_4xx_without_server_paths(case, server, clie
         (["--batch-wait-ms", "nan"], {}, "--batch-wait-ms nan is out of range"),
         (["--max-duration", "0"], {}, "--max-duration 0 is out of range"),
         (["--max-text-kb", "-5"], {}, "--max-text-kb -5 is out of range"),
+        (["--media-workers", "-1"], {}, "--media-workers -1 is out of range"),
     ],
 )
 def test_serve_refuses_setups_that_switch_auth_off_or_make_no_sense(args, env, message, capsys, monkeypatch):

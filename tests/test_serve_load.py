@@ -143,7 +143,7 @@ def test_clips_of_different_sizes_are_batched_by_length(engine, make_clip):
     large = [Request(make_clip(frames=8, size=(96, 96)), "a") for _ in range(3)]
     requests = [r for pair in zip(small, large, strict=True) for r in pair]
     lengths = [int(engine.backbone.build_inputs([r])["input_ids"].shape[1]) for r in requests]
-    groups = engine.batches(requests, lengths)
+    groups = engine.batches([engine.backbone.batch_key(r) for r in requests], lengths)
     assert sorted(i for g in groups for i in g) == list(range(len(requests)))
     for group in groups:
         widths = [lengths[i] for i in group]

@@ -24,6 +24,11 @@ _MAX_DURATION = typer.Option(600.0, "--max-duration", help="In process: longest 
 _MAX_TEXT_KB = typer.Option(
     256.0, "--max-text-kb", help="In process: longest prompt plus transcript accepted (KiB)."
 )
+_MEDIA_WORKERS = typer.Option(
+    None,
+    "--media-workers",
+    help="In process: processes that decode and process requests beside generation (default: one per two cores; 0: threads).",
+)
 _TRUST_REMOTE_CODE = typer.Option(False, "--trust-remote-code", help="Allow model code from the hub.")
 
 
@@ -42,6 +47,7 @@ def serve(
     max_frames: int = _MAX_FRAMES,
     max_duration: float = _MAX_DURATION,
     max_text_kb: float = _MAX_TEXT_KB,
+    media_workers: int = _MEDIA_WORKERS,
     insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --host without --api-key."),
     prompt: str = typer.Option("describe", "--prompt", help="Prompt used when a request sends no text."),
     dtype: str = typer.Option("auto", "--dtype", help="auto, bf16, fp16 or fp32."),
@@ -73,6 +79,7 @@ def serve(
         max_frames=max_frames,
         max_duration=max_duration,
         max_text_kb=max_text_kb,
+        media_workers=media_workers,
         prompt=prompt,
         insecure=insecure,
     )

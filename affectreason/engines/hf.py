@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ class Job:
     request: Request
     sampling: SamplingParams
     features: BatchFeature | None = None
+    key: Hashable = None  # jobs share a batch only when their backbone batch keys agree
     cancelled: threading.Event = field(default_factory=threading.Event)
     generated: list[int] = field(default_factory=list)  # tokens so far, when the job was preempted
     generator: torch.Generator | None = None
@@ -82,15 +83,16 @@ class HFEngine:
         """Process the job's clip and prompt once (kept on the job for its batch); returns its prompt tokens."""
         if job.features is None:
             job.features = self.backbone.build_inputs([job.request])
+            job.key = self.backbone.batch_key(job.request)
         return job.prompt_tokens
 
-    def batches(self, requests: list[Request], lengths: list[int] | None = None) -> list[list[int]]:
-        """Request indices grouped into batches of compatible layouts, at most `batch_size` each; given prompt
-        `lengths`, rows of similar length go together (shortest first) so a batch carries little padding."""
+    def batches(self, keys: list[Hashable], lengths: list[int] | None = None) -> list[list[int]]:
+        """Indices of requests grouped into batches of equal backbone batch `keys`, at most `batch_size` each;
+        given prompt `lengths`, rows of similar length go together (shortest first) with little padding."""
         groups: dict[Any, list[int]] = defaultdict(list)
-        order = sorted(range(len(requests)), key=lambda i: lengths[i]) if lengths else range(len(requests))
+        order = sorted(range(len(keys)), key=lambda i: lengths[i]) if lengths else range(len(keys))
         for index in order:
-            groups[self.backbone.batch_key(requests[index])].append(index)
+            groups[keys[index]].append(index)
         batches = []
         for indices in groups.values():
             current: list[int] = []
@@ -128,7 +130,7 @@ class HFEngine:
         with torch.inference_mode(), torch.random.fork_rng(devices=self._rng_devices()):
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
-            for indices in self.batches(requests, lengths):
+            for indices in self.batches([self.backbone.batch_key(r) for r in requests], lengths):
                 inputs = self._collate([features[i] for i in indices])
                 outputs, _ = self._generate_batch([requests[i] for i in indices], sampling, inputs)
                 n = sampling.num_return_sequences
@@ -186,7 +188,7 @@ class HFEngine:
                 lengths = [self.prepare(jobs[i]) + len(jobs[i].generated) for i in live]
                 cached = [[b] for b, i in enumerate(live) if jobs[i].cache is not None]  # resume alone
                 fresh = [b for b, i in enumerate(live) if jobs[i].cache is None]
-                grouped = self.batches([jobs[live[b]].request for b in fresh], [lengths[b] for b in fresh])
+                grouped = self.batches([jobs[live[b]].key for b in fresh], [lengths[b] for b in fresh])
                 for batch in cached + [[fresh[k] for k in group] for group in grouped]:
                     chosen = [jobs[live[b]] for b in batch]
                     done = self._complete_batch(chosen, waiting, slice_s)

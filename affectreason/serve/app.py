@@ -23,10 +23,11 @@ from starlette.exceptions import HTTPException
 
 from affectreason.engines.hf import Completion, HFEngine, Job
 from affectreason.errors import AffectReasonError
-from affectreason.prompts import load_prompt
+from affectreason.prompts import Prompt, load_prompt
 from affectreason.serve.batcher import Batcher
 from affectreason.serve.limits import Limits, ProtocolError
 from affectreason.serve.protocol import ChatCall, check_json, completion_body, parse_chat, stream_chunks
+from affectreason.serve.workers import MediaWorkers
 
 log = logging.getLogger("affectreason.serve")
 _DISCONNECT_POLL_S = 0.1
@@ -93,15 +94,29 @@ def _authoriser(api_key: str | None) -> Callable[[Request], Awaitable[None]]:
     return authorise
 
 
-async def _admit(engine: HFEngine, call: ChatCall) -> Job:
-    """The job for a parsed call, its prompt processed once and checked against the model's context."""
-    job = Job(call.request, call.sampling)
+async def _admit(
+    engine: HFEngine,
+    body: Any,
+    served: dict[str, str | None],
+    limits: Limits,
+    prompt: Prompt,
+    workers: MediaWorkers | None,
+) -> tuple[ChatCall, Job]:
+    """The checked call and its job, the clip decoded and the prompt processed once (in a media worker when
+    there are workers), the prompt checked against the model's context."""
     try:
-        tokens = await run_in_threadpool(engine.prepare, job)
+        if workers is not None:
+            call, features, key = await workers.prepare(body, served, limits, prompt)
+            job = Job(call.request, call.sampling, features=features, key=key)
+        else:
+            call = await run_in_threadpool(parse_chat, body, served, limits, prompt)
+            job = Job(call.request, call.sampling)
+            await run_in_threadpool(engine.prepare, job)
     except ProtocolError:
         raise
     except AffectReasonError as exc:
         raise ProtocolError(400, str(exc), param="messages") from None
+    tokens = job.prompt_tokens
     context = engine.context_length
     if context:
         room = context - tokens
@@ -113,7 +128,7 @@ async def _admit(engine: HFEngine, call: ChatCall) -> Job:
                 param="messages",
             )
         job.sampling = replace(job.sampling, max_new_tokens=min(call.sampling.max_new_tokens, room))
-    return job
+    return call, job
 
 
 async def _until_done(batcher: Batcher, request: Request, job: Job) -> list[Completion] | None:
@@ -149,27 +164,47 @@ def create_app(
     max_batch_size: int = 8,
     max_wait_ms: float = 10.0,
     prompt: str = "describe",
+    media_workers: int = 0,
 ) -> FastAPI:
-    """An app serving `engine`; `served` maps each model name clients may ask for to its adapter (or None)."""
+    """An app serving `engine`; `served` maps each model name clients may ask for to its adapter (or None).
+    With `media_workers`, requests are decoded and processed in that many worker processes."""
     limits = limits or Limits()
     default_prompt = load_prompt(prompt)
     batcher = Batcher(engine, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
     created = int(time.time())
+    workers = MediaWorkers(engine.backbone, media_workers) if media_workers else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if workers is not None:
+            await run_in_threadpool(workers.warm)
         await batcher.start()
         yield
         await batcher.stop()
+        if workers is not None:
+            workers.close()
 
     app = FastAPI(title="affectreason", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.batcher = batcher
+    app.state.media_workers = media_workers
     _install_error_handlers(app)
     keyed = [Depends(_authoriser(api_key))]
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", dependencies=keyed)
+    async def metrics() -> Response:
+        """Scheduling counters in the Prometheus text format."""
+        lines = [
+            f"affectreason_engine_calls_total {len(batcher.batches)}",
+            f"affectreason_engine_jobs_total {sum(batcher.batches)}",
+            f"affectreason_queued_jobs {batcher.queued}",
+            f"affectreason_running_jobs {batcher.running}",
+            f"affectreason_media_workers {media_workers}",
+        ]
+        return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models", dependencies=keyed)
     async def models() -> dict[str, Any]:
@@ -183,8 +218,7 @@ def create_app(
     @app.post("/v1/chat/completions", dependencies=keyed)
     async def chat(request: Request) -> Any:
         body = await _read_body(request, limits.max_request_bytes)
-        call = await run_in_threadpool(parse_chat, body, served, limits, default_prompt)
-        job = await _admit(engine, call)
+        call, job = await _admit(engine, body, served, limits, default_prompt, workers)
         try:
             completions = await _until_done(batcher, request, job)
         except AffectReasonError as exc:

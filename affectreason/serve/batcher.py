@@ -125,8 +125,10 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
-            if len(self._pending) < self.max_batch_size:
-                await asyncio.sleep(self.max_wait)  # let concurrent requests join this call
+            # let concurrent requests join this call; jobs that queued during the last call have waited already
+            youngest = max((i.since for i in self._pending), default=loop.time())
+            if len(self._pending) < self.max_batch_size and loop.time() - youngest < self.max_wait:
+                await asyncio.sleep(self.max_wait - (loop.time() - youngest))
             items = self._pick(loop.time())
             if not self._pending:
                 self._wake.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -129,5 +130,15 @@ def serve(
         batch_size=options.max_batch_size,
     )
     app = build_app(engine, options)
+    _share_cores(engine, app.state.media_workers)
     run(app, options.host, options.port)
     return 0
+
+
+def _share_cores(engine: Any, media_workers: int) -> None:
+    """On a CPU device, give generation the cores the media workers leave: more threads than cores make every
+    parallel tensor operation wait for a descheduled thread."""
+    import torch
+
+    if engine.backbone.device.type == "cpu" and media_workers:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) - media_workers))

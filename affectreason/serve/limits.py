@@ -20,6 +20,9 @@ class ProtocolError(AffectReasonError):
         super().__init__(safe.replace("\x00", "\\x00"))
         self.status, self.kind, self.param = status, kind, param
 
+    def __reduce__(self) -> tuple[Any, ...]:  # raised in media worker processes, re-raised here
+        return (type(self), (self.status, str(self), self.kind, self.param))
+
     def body(self) -> dict[str, Any]:
         return {"error": {"message": str(self), "type": self.kind, "param": self.param, "code": self.status}}
 

@@ -35,6 +35,7 @@ class ServeOptions:
     max_text_kb: float = 256.0
     prompt: str = "describe"
     insecure: bool = False
+    media_workers: int | None = None  # processes decoding and processing requests; None: one per two cores
 
     def validate(self) -> None:
         """Refuse setups that switch auth off by accident or limits that make no sense, before anything loads."""
@@ -57,6 +58,7 @@ class ServeOptions:
             "--max-frames": (self.max_frames, 1, 4096),
             "--max-duration": (self.max_duration, 0.1, 86_400),
             "--max-text-kb": (self.max_text_kb, 0.001, 65_536),
+            "--media-workers": (self.media_workers or 0, 0, 64),
         }
         for flag, (value, low, high) in checks.items():
             if not low <= value <= high:  # NaN fails this too
@@ -94,6 +96,7 @@ def build_app(engine: Any, options: ServeOptions) -> Any:
     """The FastAPI app for `engine`: served under the adapter's name when the engine holds an adapter,
     under `served_model_name` (default: the model id) otherwise."""
     from affectreason.serve.app import create_app
+    from affectreason.serve.workers import auto_workers
 
     names = list(options.adapters) or [options.served_model_name or engine.model_id]
     return create_app(
@@ -104,6 +107,7 @@ def build_app(engine: Any, options: ServeOptions) -> Any:
         max_batch_size=options.max_batch_size,
         max_wait_ms=options.max_wait_ms,
         prompt=options.prompt,
+        media_workers=auto_workers() if options.media_workers is None else options.media_workers,
     )
 
 

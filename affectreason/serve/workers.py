@@ -1,0 +1,116 @@
+"""Media workers: request checking, clip decoding and prompt processing in separate processes.
+
+Decoding and the processor are Python-heavy; run in threads of the serving process they hold the GIL that the
+generation thread re-takes after every tensor operation, and generation slowed 3x under load. In worker
+processes (each with the processor only, one torch thread) they run beside generation instead, and only
+the processed tensors come back. A worker that dies (a decoder crash on a hostile file) is replaced, and
+the request that was running is refused, not the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Hashable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from affectreason.media import Clip
+from affectreason.prompts import Prompt
+from affectreason.serve.limits import Limits, ProtocolError
+from affectreason.serve.protocol import ChatCall, parse_chat
+
+if TYPE_CHECKING:
+    from transformers import BatchFeature
+
+    from affectreason.backbones import Backbone
+
+_backbone: Backbone | None = None  # the processor-only backbone of this worker process
+
+
+def auto_workers() -> int:
+    """One worker per two cores beside the generation thread, at least one and at most eight."""
+    return max(1, min(8, (os.cpu_count() or 2) // 2))
+
+
+def _start(backbone_class: type, processor: Any, model_id: str) -> None:
+    import torch
+
+    global _backbone
+    torch.set_num_threads(1)  # the cores belong to generation; a request's processing is small
+    _backbone = backbone_class(None, processor, model_id=model_id)
+
+
+def _prepare(
+    body: Any, served: dict[str, str | None], limits: Limits, prompt: Prompt
+) -> tuple[ChatCall, dict[str, Any], Hashable]:
+    """In a worker: the checked call (its clip reduced to what the response reports), its model inputs as
+    numpy arrays (plain pickles, no shared-memory handles), and its batch key."""
+    assert _backbone is not None, "the media worker was not started"
+    call = parse_chat(body, served, limits, prompt)
+    features = _backbone.build_inputs([call.request])
+    key = _backbone.batch_key(call.request)
+    arrays = {k: v.numpy() if hasattr(v, "numpy") else v for k, v in features.items()}
+    clip = call.request.clip
+    light = Clip(frames=None, frame_times=np.zeros(0), audio=None, duration=clip.duration, source=clip.source)
+    return replace(call, request=replace(call.request, clip=light)), arrays, key
+
+
+def _tensors(arrays: dict[str, Any]) -> BatchFeature:
+    import torch
+    from transformers import BatchFeature
+
+    return BatchFeature(
+        {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in arrays.items()}
+    )
+
+
+class MediaWorkers:
+    """A pool of `processes` worker processes preparing chat calls for `backbone`'s model."""
+
+    def __init__(self, backbone: Backbone, processes: int) -> None:
+        if processes < 1:
+            raise ValueError("media workers need at least one process")
+        self._args = (type(backbone), backbone.processor, backbone.model_id)
+        self.processes = processes
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn: the serving process runs threads (uvicorn, generation), which fork would copy mid-state
+        context = multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(
+            self.processes, mp_context=context, initializer=_start, initargs=self._args
+        )
+
+    def warm(self) -> None:
+        """Start every worker now (each imports torch and transformers), not on the first requests."""
+        for future in [self._pool.submit(os.getpid) for _ in range(self.processes)]:
+            future.result()
+
+    async def prepare(
+        self, body: Any, served: dict[str, str | None], limits: Limits, prompt: Prompt
+    ) -> tuple[ChatCall, BatchFeature, Hashable]:
+        """The checked call, its model inputs and batch key, prepared in a worker."""
+        loop = asyncio.get_running_loop()
+        for attempt in range(2):  # a request caught in another one's crash succeeds on the new pool
+            pool = self._pool
+            try:
+                call, arrays, key = await loop.run_in_executor(pool, _prepare, body, served, limits, prompt)
+                break
+            except BrokenProcessPool:
+                if self._pool is pool:  # the first request to notice replaces the pool
+                    self._pool = self._new_pool()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                if attempt:
+                    raise ProtocolError(
+                        400, "the media stopped the decoder (its worker process died)"
+                    ) from None
+        return call, _tensors(arrays), key
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
