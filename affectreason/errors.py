@@ -9,5 +9,16 @@ class MediaError(AffectReasonError):
     """A media file that cannot be decoded (missing, empty, truncated or not media)."""
 
 
+class MediaTooLong(MediaError):
+    """Media longer than the caller accepts, found from the container header before anything is decoded."""
+
+    def __init__(self, message: str, duration: float) -> None:
+        super().__init__(message)
+        self.duration = duration
+
+    def __reduce__(self) -> tuple:  # raised in media worker processes, re-raised in the server
+        return (type(self), (str(self), self.duration))
+
+
 class ModelLoadError(AffectReasonError):
     """A model or adapter that cannot be found or does not fit."""

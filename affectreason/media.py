@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from affectreason.errors import MediaError
+from affectreason.errors import MediaError, MediaTooLong
 
 SAMPLE_RATE = 16_000
 VIDEO_SUFFIXES = frozenset(
@@ -245,13 +245,15 @@ def load_clip(
     audio: bool = True,
     transcript: str | None = None,
     decoder: Decoder = "auto",
+    max_duration: float | None = None,
 ) -> Clip:
     """Decode `path` into a Clip: sampled RGB frames (rotation applied), their times and 16 kHz mono audio.
 
     `fps` (frames per second) wins over `frames` (a count spread uniformly over the range); both None skips
     video. Frames are downscaled so H*W <= max_pixels. `start`/`end` cut video and audio to a range in
     seconds. `decoder="pyav"` forces the PyAV path (decord is tried first otherwise). `transcript` is text
-    or a .txt/.srt/.vtt path. Raises MediaError (one line naming the file) on anything unreadable.
+    or a .txt/.srt/.vtt path. Raises MediaError (one line naming the file) on anything unreadable, and
+    MediaTooLong, before decoding, when the media last longer than `max_duration` seconds.
     """
     import av
 
@@ -265,6 +267,8 @@ def load_clip(
         if vstream is None and astream is None:
             raise _fail(p, "no video or audio stream")
         total = _duration(container, vstream, astream)
+        if max_duration is not None and total > max_duration:
+            raise MediaTooLong(f"{p.name}: lasts {total:.1f} s, over the {max_duration:g} s accepted", total)
         t0 = max(float(start or 0.0), 0.0)
         t1 = min(float(end), total) if end is not None and total > 0 else (float(end) if end else total)
         if t1 <= t0 and total > 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from affectreason.errors import MediaError
+from affectreason.errors import MediaError, MediaTooLong
 from affectreason.media import SAMPLE_RATE, is_media_file, load_clip, probe_duration, read_transcript
 
 CHUNK = 1024  # one AAC frame: the tolerance on decoded audio length
@@ -167,3 +167,11 @@ def test_read_transcript(tmp_path):
 
 def test_transcript_stored_on_clip(clip_av):
     assert load_clip(clip_av, frames=2, transcript="hello").transcript == "hello"
+
+
+def test_max_duration_refuses_long_media_from_the_header(clip_av, audio_wav):
+    assert load_clip(clip_av, frames=2, max_duration=2.5).duration == pytest.approx(2.0, abs=0.1)
+    for path in (clip_av, audio_wav):
+        with pytest.raises(MediaTooLong, match="over the 0.5 s accepted") as caught:
+            load_clip(path, frames=2, max_duration=0.5)
+        assert caught.value.duration == pytest.approx(probe_duration(path))

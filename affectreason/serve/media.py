@@ -12,8 +12,8 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from affectreason.engines.wire import b64decode, parse_data_url
-from affectreason.errors import AffectReasonError
-from affectreason.media import Clip, load_clip, probe_duration
+from affectreason.errors import AffectReasonError, MediaTooLong
+from affectreason.media import Clip, load_clip
 from affectreason.serve.limits import Limits, ProtocolError, bad
 
 _AUDIO_FORMATS = {"wav", "mp3", "flac", "ogg", "m4a", "aac", "opus", "webm"}
@@ -125,15 +125,6 @@ class _Media:
             raise bad(f"{param}: remote URLs are not fetched; send the media inline as a data URL", param)
         return _local_path(url, self.limits, param)
 
-    def check_duration(self, path: Path, param: str) -> None:
-        duration = probe_duration(path)
-        if duration > self.limits.max_duration:
-            raise ProtocolError(
-                413,
-                f"{param} lasts {duration:.1f} s; this server accepts at most {self.limits.max_duration:g} s",
-                param=param,
-            )
-
 
 def _scrub(message: str, *folders: str | Path | None) -> str:
     """A media error without the server's folders in it."""
@@ -156,8 +147,8 @@ def decode_clip(media_parts: list[dict[str, Any]], options: dict[str, Any], limi
         try:
             clip = None
             if videos:
+                param = "video_url"
                 path = files.video(videos[0])
-                files.check_duration(path, "video_url")
                 clip = load_clip(
                     path,
                     frames=None if options["fps"] else options["frames"],
@@ -166,18 +157,24 @@ def decode_clip(media_parts: list[dict[str, Any]], options: dict[str, Any], limi
                     start=start,
                     end=end,
                     audio=not audios,
+                    max_duration=limits.max_duration,
                 )
             if audios:
                 param = audios[0]["type"]
                 path = files.audio(audios[0])
-                files.check_duration(path, param)
-                sound = load_clip(path, frames=None, start=start, end=end)
+                sound = load_clip(path, frames=None, start=start, end=end, max_duration=limits.max_duration)
                 if clip is None:
                     clip = sound
                 else:
                     clip.audio = sound.audio
         except ProtocolError:
             raise
+        except MediaTooLong as exc:
+            raise ProtocolError(
+                413,
+                f"{param} lasts {exc.duration:.1f} s; this server accepts at most {limits.max_duration:g} s",
+                param=param,
+            ) from None
         except AffectReasonError as exc:
             raise bad(_scrub(str(exc), tmp, limits.media_dir), "messages") from None
     if clip is None:

@@ -1,9 +1,10 @@
-"""Serving throughput and fairness: the in-process OpenAI-compatible server against sequential in-process
-`describe` on the same clips, for four workloads.
+"""Serving throughput and fairness: `affectreason serve` (its own process, as users run it) against sequential
+in-process `describe` on the same clips, for four workloads.
 
 - equal clips: concurrency 1, 8 and 32 (goal: concurrency 8 at least 2x sequential describe);
 - mixed sizes: clips of four resolutions and three lengths (goal: concurrency 8 at least 1.5x sequential),
-  plus `describe` over the same folder at batch size 8 against batch size 1;
+  plus `describe` over the same folder at batch size 8 against batch size 1, and the ceiling of any server
+  on this machine: generation alone, every clip's media processed beforehand and all queued at once;
 - mixed seeds: sampled requests, each with its own seed, at concurrency 8 against concurrency 1 (they share
   engine batches: the mean batch size is printed);
 - head of line: the p95 latency of short text requests alone, and sent one after another while one
@@ -12,17 +13,20 @@
 Run: python eval/perf/serve_throughput.py [--model PATH] [--clips 32] [--max-new-tokens 32] [--max-batch-size 8]
 [--repeats 3] [--device cpu|cuda] [--gpu] [--only equal,mixed,seeds,hol]. Without --model a tiny random
 Qwen2.5-Omni thinker is built in a temp dir. Sequential describe decodes each clip with `load_clip` and
-generates it alone. The server side is measured as a client sees it: each request is the clip's video part
-(the mp4 file as a data URL, so the server decodes it too) plus the prompt, sent with the official `openai`
-client from N threads; requests/s over the whole run and the p50/p95 of per-request latency. With --gpu,
-offline vLLM on the equal clips is added where vllm is installed.
+generates it alone, in this process. The server is measured as a client sees it: each request is the clip's
+video part (the mp4 file as a data URL, so the server decodes it too) plus the prompt, sent with the official
+`openai` client from N threads; requests/s over the whole run and the p50/p95 of per-request latency; engine
+batch sizes come from the server's /metrics. With --gpu, offline vLLM on the equal clips is added where vllm
+is installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import socket
 import statistics
+import subprocess
 import tempfile
 import threading
 import time
@@ -33,12 +37,11 @@ from affectreason import synth
 from affectreason.backbones import load_backbone
 from affectreason.backbones.tiny import build_tiny_checkpoint
 from affectreason.describe import DescribeOptions, describe_clips
-from affectreason.engines.hf import HFEngine
+from affectreason.engines.hf import HFEngine, Job
 from affectreason.engines.wire import data_url
 from affectreason.media import load_clip
 from affectreason.prompts import load_prompt
 from affectreason.request import Request
-from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
 
 FAMILIES = ("happy", "sad", "angry", "fearful", "surprised", "neutral")
 BASELINE = "sequential describe (in process)"
@@ -106,6 +109,56 @@ def describe_folder(paths: list[Path], engine, options: DescribeOptions, batch_s
         clips = [load_clip(p, frames=options.frames) for p in paths[i : i + batch_size]]
         assert len(describe_clips(clips, engine, options)) == len(clips)
     return len(paths) / (time.perf_counter() - start)
+
+
+def generation_only(paths: list[Path], engine, options: DescribeOptions) -> float:
+    """Requests/s of the engine alone: every clip processed beforehand, all queued in one call (the most any
+    server that hides decoding and processing could reach)."""
+    prompt = load_prompt(options.prompt).text
+    jobs = [Job(Request(load_clip(p, frames=options.frames), prompt), options.sampling()) for p in paths]
+    for job in jobs:
+        engine.prepare(job)
+    start = time.perf_counter()
+    assert len(engine.complete(jobs)) == len(jobs)
+    return len(paths) / (time.perf_counter() - start)
+
+
+class Server:
+    """`affectreason serve --engine hf` on a free loopback port, in its own process; `jobs()` reads /metrics."""
+
+    def __init__(self, model: str, max_batch_size: int, device: str | None, log: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        command = ["affectreason", "serve", "--model", model, "--engine", "hf", "--port", str(port)]
+        command += ["--served-model-name", "bench", "--max-batch-size", str(max_batch_size)]
+        command += ["--device", device] if device else []
+        self.root, self.url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}/v1"
+        self.process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        import httpx
+
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                if httpx.get(f"{self.root}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise SystemExit(f"the server did not start; see {log}")
+
+    def jobs(self) -> tuple[float, float]:
+        """(engine calls, jobs) so far."""
+        import httpx
+
+        text = httpx.get(f"{self.root}/metrics", timeout=10).text
+        values = dict(line.split() for line in text.splitlines())
+        return float(values["affectreason_engine_calls_total"]), float(
+            values["affectreason_engine_jobs_total"]
+        )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
 
 
 def head_of_line(
@@ -224,20 +277,22 @@ def main() -> None:
         equal, mixed = _clips(folder, args.clips, False), _clips(folder, args.clips, True)
         options = DescribeOptions(frames=args.frames, max_new_tokens=args.max_new_tokens, batch_size=1)
         engine = HFEngine(load_backbone(model, device=args.device), batch_size=args.max_batch_size)
-        app = build_app(engine, ServeOptions(served_model_name="bench", max_batch_size=args.max_batch_size))
+        server = Server(model, args.max_batch_size, args.device, folder / "server.log")
         tables: dict[str, dict[str, list[tuple]]] = {}
-        batches: dict[str, list[int]] = {}
+        batches: dict[str, list[float]] = {}
 
-        def record(table: str, name: str, value: tuple, before: int | None = None) -> None:
+        def record(table: str, name: str, value: tuple) -> None:
             tables.setdefault(table, {}).setdefault(name, []).append(value)
-            if before is not None:
-                batches.setdefault(f"{table}: {name}", []).extend(app.state.batcher.batches[before:])
 
         def serve(table: str, name: str, paths: list[Path], concurrency: int, seeds: bool = False) -> None:
-            before = len(app.state.batcher.batches)
-            record(table, name, served(server.url, paths, options, concurrency, seeds), before)
+            calls, jobs = server.jobs()
+            record(table, name, served(server.url, paths, options, concurrency, seeds))
+            calls_after, jobs_after = server.jobs()
+            batches.setdefault(f"{table}: {name}", []).append(
+                (jobs_after - jobs) / max(1.0, calls_after - calls)
+            )
 
-        with BackgroundServer(app) as server:
+        try:
             sequential_describe(equal[:2], engine, options)  # warm-up
             served(server.url, equal[:2], options, 2)
             # Interleaved repeats, medians reported: the machine's load drifts during a run.
@@ -253,6 +308,8 @@ def main() -> None:
                         rps = describe_folder(mixed, engine, options, size)
                         record("mixed sizes", f"describe folder, batch size {size}", (rps, None, None))
                     engine.batch_size = args.max_batch_size
+                    ceiling = generation_only(mixed, engine, options)
+                    record("mixed sizes", "ceiling: generation alone, all queued", (ceiling, None, None))
                 if "seeds" in only:
                     serve("mixed seeds (sampled)", "server, concurrency 1", equal, 1, seeds=True)
                     serve("mixed seeds (sampled)", "server, concurrency 8", equal, 8, seeds=True)
@@ -260,6 +317,8 @@ def main() -> None:
                 alone, loaded = head_of_line(
                     server.url, engine, 20, args.long_tokens, args.long_prompt_tokens
                 )
+        finally:
+            server.stop()
         if args.gpu and "equal" in only:
             rps = vllm_offline(model, equal, options)
             record("equal clips", "offline vLLM (all clips at once)", (rps or 0.0, None, None))
@@ -271,7 +330,7 @@ def main() -> None:
         _table(title, runs)
     print()
     for name, sizes in batches.items():
-        print(f"{name}: mean engine batch {statistics.mean(sizes):.1f}, max {max(sizes)}")
+        print(f"{name}: mean engine batch {statistics.mean(sizes):.1f}")
     if "hol" in only:
         print(
             f"\nhead of line: short-request p95 {alone:.3f} s alone, {loaded:.3f} s under a long prompt"
