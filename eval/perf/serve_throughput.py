@@ -111,15 +111,16 @@ def describe_folder(paths: list[Path], engine, options: DescribeOptions, batch_s
     return len(paths) / (time.perf_counter() - start)
 
 
-def generation_only(paths: list[Path], engine, options: DescribeOptions) -> float:
-    """Requests/s of the engine alone: every clip processed beforehand, all queued in one call (the most any
-    server that hides decoding and processing could reach)."""
+def generation_only(paths: list[Path], engine, options: DescribeOptions, together: bool) -> float:
+    """Requests/s of the engine alone, every clip processed beforehand: all queued in one call, or one clip per
+    call (the better of the two is the most a server that hid all decoding and processing could reach)."""
     prompt = load_prompt(options.prompt).text
     jobs = [Job(Request(load_clip(p, frames=options.frames), prompt), options.sampling()) for p in paths]
     for job in jobs:
         engine.prepare(job)
     start = time.perf_counter()
-    assert len(engine.complete(jobs)) == len(jobs)
+    for group in [jobs] if together else [[job] for job in jobs]:
+        assert len(engine.complete(group)) == len(group)
     return len(paths) / (time.perf_counter() - start)
 
 
@@ -308,8 +309,9 @@ def main() -> None:
                         rps = describe_folder(mixed, engine, options, size)
                         record("mixed sizes", f"describe folder, batch size {size}", (rps, None, None))
                     engine.batch_size = args.max_batch_size
-                    ceiling = generation_only(mixed, engine, options)
-                    record("mixed sizes", "ceiling: generation alone, all queued", (ceiling, None, None))
+                    for together, name in ((True, "all queued"), (False, "one by one")):
+                        ceiling = generation_only(mixed, engine, options, together)
+                        record("mixed sizes", f"ceiling: generation alone, {name}", (ceiling, None, None))
                 if "seeds" in only:
                     serve("mixed seeds (sampled)", "server, concurrency 1", equal, 1, seeds=True)
                     serve("mixed seeds (sampled)", "server, concurrency 8", equal, 8, seeds=True)
