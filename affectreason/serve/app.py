@@ -155,6 +155,18 @@ def _streamed(response: dict[str, Any], include_usage: bool) -> StreamingRespons
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
+def _metrics(batcher: Batcher, media_workers: int) -> str:
+    """Scheduling counters in the Prometheus text format."""
+    lines = [
+        f"affectreason_engine_calls_total {len(batcher.batches)}",
+        f"affectreason_engine_jobs_total {sum(batcher.batches)}",
+        f"affectreason_queued_jobs {batcher.queued}",
+        f"affectreason_running_jobs {batcher.running}",
+        f"affectreason_media_workers {media_workers}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def create_app(
     engine: HFEngine,
     *,
@@ -196,15 +208,7 @@ def create_app(
 
     @app.get("/metrics", dependencies=keyed)
     async def metrics() -> Response:
-        """Scheduling counters in the Prometheus text format."""
-        lines = [
-            f"affectreason_engine_calls_total {len(batcher.batches)}",
-            f"affectreason_engine_jobs_total {sum(batcher.batches)}",
-            f"affectreason_queued_jobs {batcher.queued}",
-            f"affectreason_running_jobs {batcher.running}",
-            f"affectreason_media_workers {media_workers}",
-        ]
-        return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+        return Response(_metrics(batcher, media_workers), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models", dependencies=keyed)
     async def models() -> dict[str, Any]:
