@@ -97,6 +97,36 @@ def test_omni_batches_keep_audio_in_video_layouts_apart(loaded_backbones, make_c
 
 
 @pytest.mark.parametrize("family", ["qwen2_5_omni", "qwen3_omni", "qwen_vl", "llava"])
+def test_jobs_prefilled_apart_decode_together_with_their_own_answers(family, loaded_backbones, make_clip):
+    """Prompts of different lengths are prefilled in separate calls and yield keeping their caches; resumed in
+    one call their caches are left-padded together, and each answer is the one it gives alone."""
+    from affectreason.engines.hf import Job
+
+    engine = HFEngine(loaded_backbones[family], batch_size=4)
+    requests = [
+        Request(make_clip(frames=2, size=(32, 32)), "Why?"),
+        Request(make_clip(frames=8, size=(96, 96), seconds=3.0), "Describe the emotion in detail."),
+        Request(make_clip(video=False), "Voice?"),
+    ]
+    sampling = SamplingParams(temperature=1.0, max_new_tokens=24, seed=5)
+    alone = [engine.complete([Job(r, sampling)])[0][0] for r in requests]
+    jobs = [Job(r, sampling) for r in requests]
+    for job in jobs:  # each prefilled alone, cut after its first slice
+        (result,) = engine.complete([job], waiting=lambda: True, slice_s=0.0)
+        assert result[0].finish_reason == "preempted" and job.cache is not None
+    assert len({j.prompt_tokens for j in jobs}) == 3
+    results = engine.complete(jobs)  # one call: all three resume together
+    assert [r[0].text for r in results] == [a.text for a in alone]
+    assert all(j.cache is None for j in jobs)
+    # a batch that yields keeps each row's cache: cut them again mid-way, then finish
+    jobs = [Job(r, sampling) for r in requests]
+    engine.complete(jobs, waiting=lambda: True, slice_s=0.0)
+    engine.complete(jobs, waiting=lambda: True, slice_s=0.0)
+    assert all(j.cache is not None and j.generated for j in jobs)
+    assert [r[0].text for r in engine.complete(jobs)] == [a.text for a in alone]
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_omni", "qwen3_omni", "qwen_vl", "llava"])
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 def test_a_preempted_lone_job_resumes_from_its_cache_with_the_same_answer(
     family, temperature, loaded_backbones, make_clip

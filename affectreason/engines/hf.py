@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from affectreason.backbones import Backbone
 from affectreason.decoding import SamplingParams, hf_generation_config
+from affectreason.engines import kv
 from affectreason.errors import AffectReasonError
 from affectreason.request import Request
 
@@ -69,6 +70,9 @@ class HFEngine:
         self.backbone = backbone
         self.batch_size = batch_size
         self.model_id = backbone.model_id
+        self._splittable: bool | None = (
+            None  # whether the model's KV caches split into rows (known after a call)
+        )
 
     @property
     def context_length(self) -> int | None:
@@ -186,10 +190,12 @@ class HFEngine:
             for indices in modes.values():
                 live = [i for i in indices if not jobs[i].cancelled.is_set()]
                 lengths = [self.prepare(jobs[i]) + len(jobs[i].generated) for i in live]
-                cached = [[b] for b, i in enumerate(live) if jobs[i].cache is not None]  # resume alone
+                # jobs resuming from kept caches decode together whatever their lengths (no prefill to pad)
+                cached = [b for b, i in enumerate(live) if jobs[i].cache is not None]
+                resumed = [cached[k : k + self.batch_size] for k in range(0, len(cached), self.batch_size)]
                 fresh = [b for b, i in enumerate(live) if jobs[i].cache is None]
                 grouped = self.batches([jobs[live[b]].key for b in fresh], [lengths[b] for b in fresh])
-                for batch in cached + [[fresh[k] for k in group] for group in grouped]:
+                for batch in resumed + [[fresh[k] for k in group] for group in grouped]:
                     chosen = [jobs[live[b]] for b in batch]
                     done = self._complete_batch(chosen, waiting, slice_s)
                     for i, completions in zip((live[b] for b in batch), done, strict=True):
@@ -208,34 +214,40 @@ class HFEngine:
         if sampling.greedy and n > 1:
             raise AffectReasonError("several return sequences need sampling: set a temperature above 0")
         rows = [j for j in jobs for _ in range(n)]  # one row per sequence, each with its own generator
-        inputs = self._collate([_continued(j, self.backbone._TOKEN_KEYS) for j in rows])
+        tokens = self.backbone._TOKEN_KEYS
+        features = [_continued(j, tokens) for j in rows]
+        if n == 1 and all(j.cache is not None for j in jobs):  # the media are in the kept caches
+            features = [type(f)({k: v for k, v in f.items() if k in tokens}) for f in features]
+        inputs = self._collate(features)
         limits = [j.sampling.max_new_tokens - len(j.generated) for j in rows]
-        # a lone job keeps its KV cache when it yields, so resuming costs one token instead of a prefill
-        lone = len(rows) == 1
-        cache, jobs[0].cache = jobs[0].cache, None
+        # jobs keep their KV caches when they yield, so resuming costs one token instead of a prefill
+        keeps = n == 1 and (len(rows) == 1 or self._splittable)
+        caches = [j.cache for j in jobs]
+        for job in jobs:
+            job.cache = None
         stops = RowStops(
             inputs["input_ids"].shape[1],
             limits,
             set(self._eos_ids()),
             [j.cancelled for j in rows],
             waiting if n == 1 else None,  # several sequences per job are not resumable: they never yield
-            min(slice_s, LONE_SLICE_S) if lone else slice_s,
-            prefills_per_slice=0.0 if lone else 3.0,
+            min(slice_s, LONE_SLICE_S) if keeps else slice_s,
+            prefills_per_slice=0.0 if keeps else 3.0,
         )
         hooks: dict[str, Any] = {"stopping_criteria": StoppingCriteriaList([stops])}
-        if lone:
+        if n == 1:
             hooks["return_dict_in_generate"] = True
-            if cache is not None:
-                inputs = self._resume(jobs[0], cache, inputs, hooks)
+            if all(c is not None for c in caches):
+                inputs = self._resume(jobs, caches, inputs, hooks)
         # the config decodes greedily over what the row sampler leaves: one token per row
         config = replace(sampling, temperature=0.0, max_new_tokens=max(limits), num_return_sequences=1)
         if not sampling.greedy:
             hooks["logits_processor"] = LogitsProcessorList([RowSampler(sampling, self._generators(jobs, n))])
         outputs, cache = self._generate_batch([j.request for j in rows], config, inputs, hooks)
-        if lone and stops.finish[0] == "preempted":
-            self._keep(jobs[0], cache, inputs["input_ids"].shape[1] + stops.count[0] - 1)
-        elif lone:
-            jobs[0].rope_offsets = None
+        if cache is not None and self._splittable is None:
+            self._splittable = kv.splittable(cache)
+        if keeps:
+            self._keep(jobs, stops, cache, inputs["attention_mask"])
         decode = self.backbone.tokenizer.decode
         completions = []
         for row, (job, ids) in enumerate(zip(rows, outputs, strict=True)):
@@ -259,20 +271,44 @@ class HFEngine:
             job.generator = job.generator or _generator(job.sampling.seed, 0, device)
         return [j.generator for j in jobs]
 
-    def _resume(self, job: Job, cache: Any, inputs: BatchFeature, hooks: dict[str, Any]) -> BatchFeature:
-        """Continue a preempted lone job from its kept cache: the media are in it already, so only the tokens go
-        in again, and the model gets back the job's rope offsets (another job's generation moved them)."""
-        hooks[_cache_argument()] = cache
-        _set_rope_offsets(self.backbone.model, job.rope_offsets)
-        return type(inputs)({k: v for k, v in inputs.items() if k in self.backbone._TOKEN_KEYS})
+    def _resume(
+        self, jobs: list[Job], caches: list[Any], inputs: BatchFeature, hooks: dict[str, Any]
+    ) -> BatchFeature:
+        """Continue preempted jobs from their kept caches, merged and left-padded like their tokens (the media
+        are in the caches already); the model gets back each job's rope offsets (another call's generation
+        moved them)."""
+        import torch
 
-    def _keep(self, job: Job, cache: Any, length: int) -> None:
-        """Keep a preempted lone job's cache for its resume: `length` positions (its last kept token is fed
-        again on resume, so what a token generated after it left behind is cut)."""
-        surplus = cache.get_seq_length() - length
-        if surplus > 0:
-            cache.crop(-surplus)
-        job.cache, job.rope_offsets = cache, _rope_offsets(self.backbone.model)
+        cache, pads = (caches[0], [0]) if len(caches) == 1 else kv.merge(caches)
+        width = inputs["input_ids"].shape[1]
+        assert pads == [width - int(n) for n in inputs["attention_mask"].sum(1)], "cache and tokens disagree"
+        hooks[_cache_argument()] = cache
+        # text positions count only the unpadded tokens (from the attention mask), so offsets need no shift
+        offsets = {
+            name: torch.cat([j.rope_offsets[name] for j in jobs]) for name in (jobs[0].rope_offsets or {})
+        }
+        _set_rope_offsets(self.backbone.model, offsets)
+        return inputs
+
+    def _keep(self, jobs: list[Job], stops: Any, cache: Any, mask: torch.Tensor) -> None:
+        """Keep each preempted job's cache and rope offsets for its resume: its tokens so far less the last (fed
+        again on resume), cut out of the batch past its left padding."""
+        offsets = _rope_offsets(self.backbone.model)
+        width = mask.shape[1]
+        for index, job in enumerate(jobs):
+            job.rope_offsets = None
+            if stops.finish[index] != "preempted":
+                continue
+            real = int(mask[index].sum())
+            pad, length = width - real, real + stops.count[index] - 1
+            if len(jobs) == 1:
+                surplus = cache.get_seq_length() - length
+                if surplus > 0:
+                    cache.crop(-surplus)
+                job.cache = cache
+            else:
+                job.cache = kv.row(cache, index, pad, length)
+            job.rope_offsets = {name: v[index : index + 1] for name, v in offsets.items()}
 
     def _collate(self, features: list[BatchFeature]) -> BatchFeature:
         """One left-padded batch from single-request inputs (copied: collating consumes per-sample keys)."""

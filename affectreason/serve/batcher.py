@@ -100,18 +100,19 @@ class Batcher:
         order = sorted(self._pending, key=lambda i: (i.job.prompt_tokens, i.since))
         first = min(aged, key=lambda i: i.since) if aged else order[0]
         chosen, longest, shortest = [first], first.job.prompt_tokens, first.job.prompt_tokens
+        resuming = first.job.cache is not None
         for item in order:
             if len(chosen) >= self.max_batch_size:
                 break
-            if item is first:
-                continue
+            if item is first or (item.job.cache is not None) != resuming:
+                continue  # a call resumes kept caches or prefills new prompts, not both
             width = max(longest, item.job.prompt_tokens)
             if width * (len(chosen) + 1) > self.max_batch_tokens:
                 continue
-            # only jobs the engine would pad into one batch: a call answers all its jobs at its end, so a short
-            # job must not ride along with a long one
+            # new prompts only with those the engine would pad into one batch: a call answers all its jobs at its
+            # end, so a short job must not wait for a long one's prefill; resumed jobs have no prefill to pad
             low = min(shortest, item.job.prompt_tokens)
-            if width - low > PAD_SLACK + PAD_SHARE * low:
+            if not resuming and width - low > PAD_SLACK + PAD_SHARE * low:
                 continue
             shortest = low
             chosen.append(item)
