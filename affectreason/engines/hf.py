@@ -177,9 +177,11 @@ class HFEngine:
         batch (each row samples with its own generator and stops at its own limit); a cancelled job stops at
         the next token. Jobs whose temperature, top-p or sequence count differ run in separate batches.
 
-        With `waiting` (are other jobs queued?), a batch of single-sequence jobs yields after `slice_s` (and
-        at least three times its prefill): its jobs come back `preempted`, keeping their tokens and sampler
-        state, and continue where they stopped when run again."""
+        With `waiting` (are other jobs queued?), a batch of single-sequence jobs yields: its jobs come back
+        `preempted`, keeping their tokens, sampler state and KV caches (after 50 ms), and continue where they
+        stopped when run again, all resumed jobs of a call in one batch. Where the model's caches cannot be
+        split by row, a batch of several keeps only its tokens and yields after `slice_s` and at least three
+        times its prefill (which it repeats on resume)."""
         import torch
 
         results: list[list[Completion]] = [[] for _ in jobs]
