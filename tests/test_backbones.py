@@ -270,3 +270,33 @@ def test_processor_only_load_serves_vllm_inputs(tiny_qwen_vl, make_clip):
     backbone = load_backbone(str(tiny_qwen_vl), load_model=False)
     assert backbone.model is None
     assert backbone.vllm_inputs(Request(make_clip(), "x"))["prompt"].endswith("assistant\n")
+
+
+def test_media_workers_build_the_model_inputs_of_every_family(any_backbone, clip_av):
+    """A media worker holds the processor only; what it prepares from a chat body is what the loaded backbone
+    builds from the same file."""
+    import torch
+
+    from affectreason.engines.wire import data_url
+    from affectreason.media import load_clip
+    from affectreason.prompts import load_prompt
+    from affectreason.serve import workers
+    from affectreason.serve.limits import Limits
+
+    threads = torch.get_num_threads()
+    workers._start(type(any_backbone), any_backbone.processor, any_backbone.model_id)  # sets one thread
+    torch.set_num_threads(threads)
+    video = {"type": "video_url", "video_url": {"url": data_url("video/mp4", clip_av.read_bytes())}}
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": [video, {"type": "text", "text": "Why?"}]}],
+    }
+    body["affectreason"] = {"frames": 4}
+    call, arrays, key = workers._prepare(body, {"m": None}, Limits(), load_prompt("describe"))
+    expected = any_backbone.build_inputs([Request(load_clip(clip_av, frames=4), "Why?")])
+    assert call.request.clip.frames is None  # the decoded clip stays in the worker
+    assert key == any_backbone.batch_key(Request(load_clip(clip_av, frames=4), "Why?"))
+    assert set(arrays) == set(expected)
+    for name, value in expected.items():
+        got = arrays[name]
+        assert torch.equal(torch.from_numpy(got), value) if isinstance(value, torch.Tensor) else got == value
