@@ -158,8 +158,8 @@ def _streamed(response: dict[str, Any], include_usage: bool) -> StreamingRespons
 def _metrics(batcher: Batcher, media_workers: int) -> str:
     """Scheduling counters in the Prometheus text format."""
     lines = [
-        f"affectreason_engine_calls_total {len(batcher.batches)}",
-        f"affectreason_engine_jobs_total {sum(batcher.batches)}",
+        f"affectreason_engine_calls_total {batcher.calls}",
+        f"affectreason_engine_jobs_total {batcher.jobs}",
         f"affectreason_queued_jobs {batcher.queued}",
         f"affectreason_running_jobs {batcher.running}",
         f"affectreason_media_workers {media_workers}",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -50,7 +51,9 @@ class Batcher:
         self.max_batch_tokens = max_batch_tokens
         self.max_age = max_age_s
         self.slice_s = slice_s
-        self.batches: list[int] = []  # sizes of the engine calls made, for tests and the perf script
+        self.batches: deque[int] = deque(maxlen=10_000)  # sizes of the latest engine calls, for tests
+        self.calls = 0  # engine calls made, and the jobs they carried, for /metrics
+        self.jobs = 0
         self.running = 0  # jobs in the engine call under way
         self._pending: list[_Item] = []
         self._wake: asyncio.Event | None = None
@@ -139,6 +142,8 @@ class Batcher:
     async def _run(self, items: list[_Item]) -> None:
         loop = asyncio.get_running_loop()
         self.batches.append(len(items))
+        self.calls += 1
+        self.jobs += len(items)
         self.running = len(items)
         try:
             results = await loop.run_in_executor(
