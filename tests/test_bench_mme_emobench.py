@@ -3,11 +3,6 @@ annotation rows, clips made with PyAV), checked, run with a tiny random Qwen2.5-
 sharded and merged, and judged by our own server."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -302,20 +297,10 @@ def test_prompts_carry_each_sample_label_set_and_question(tiny_qwen2_5_omni, roo
 
 @pytest.mark.parametrize("suite", list(SUITES))
 def test_a_killed_run_resumes_to_the_same_predictions(
-    suite, reference_runs, tiny_qwen2_5_omni, roots, tmp_path
+    suite, reference_runs, tiny_qwen2_5_omni, roots, tmp_path, kill_midway
 ):
     args = _args(suite, tiny_qwen2_5_omni, roots[suite], tmp_path)
-    process = subprocess.Popen([sys.executable, "-m", "affectreason", *args])
-    predictions = tmp_path / "predictions.jsonl"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        if predictions.is_file() and predictions.read_bytes().count(b"\n") >= 2:
-            break
-        time.sleep(0.01)
-    assert process.poll() is None, "the run finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert 2 <= predictions.read_bytes().count(b"\n") < SUITES[suite][1]
+    assert 2 <= kill_midway(args, tmp_path) < SUITES[suite][1]
     assert main(args) == 0
     assert _texts(tmp_path) == _texts(reference_runs[suite])
     assert _scores(tmp_path) == _scores(reference_runs[suite])

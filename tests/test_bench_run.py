@@ -2,12 +2,8 @@
 outputs, determinism, SIGKILL + resume, shards + merge, errors before the model loads, the HTML report."""
 
 import json
-import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -87,20 +83,10 @@ def test_the_same_run_twice_gives_the_same_results(reference_run, tiny_qwen2_5_o
 
 
 def test_a_run_killed_with_sigkill_resumes_with_nothing_lost_or_duplicated(
-    reference_run, tiny_qwen2_5_omni, data_root, tmp_path
+    reference_run, tiny_qwen2_5_omni, data_root, tmp_path, kill_midway
 ):
     args = _args(tiny_qwen2_5_omni, data_root, tmp_path)
-    process = subprocess.Popen([sys.executable, "-m", "affectreason", *args])
-    predictions = tmp_path / "predictions.jsonl"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and process.poll() is None:
-        if predictions.is_file() and predictions.read_bytes().count(b"\n") >= 2:
-            break
-        time.sleep(0.01)
-    assert process.poll() is None, "the run finished before it could be killed"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    done = predictions.read_bytes().count(b"\n")
+    done = kill_midway(args, tmp_path)
     assert 2 <= done < PER_DATASET * len(DATASETS)
     assert not (tmp_path / "results.json").exists()
     assert main(args) == 0

@@ -318,3 +318,32 @@ def test_metrics_count_engine_calls_and_jobs(server, client):
     assert after["affectreason_engine_calls_total"] >= before["affectreason_engine_calls_total"] + 1
     assert after["affectreason_media_workers"] >= 1 and after["affectreason_queued_jobs"] == 0
     assert httpx.get(server.url.removesuffix("/v1") + "/metrics").status_code == 401
+
+
+def test_silent_audio_only_and_broken_files_sent_together(
+    server, clip_av, clip_silent, audio_wav, truncated_file
+):
+    """Real files of every shape at once through the media workers: each good one gets the answer it gets
+    alone (they share engine calls and resumed caches), the truncated one a one-line 400."""
+    parts = {
+        "av": {"type": "video_url", "video_url": {"url": clip_av.as_uri()}},
+        "silent": {"type": "video_url", "video_url": {"url": clip_silent.as_uri()}},
+        "audio": {"type": "audio_url", "audio_url": {"url": audio_wav.as_uri()}},
+        "broken": {"type": "video_url", "video_url": {"url": truncated_file.as_uri()}},
+    }
+
+    def send(name: str) -> httpx.Response:
+        return _post(server, _body([parts[name], {"type": "text", "text": PROMPT}], max_tokens=TOKENS))
+
+    alone = {name: send(name) for name in parts}
+    assert alone["broken"].status_code == 400 and "\n" not in alone["broken"].json()["error"]["message"]
+    names = [name for name in parts for _ in range(3)]
+    with ThreadPoolExecutor(len(names)) as pool:
+        together = list(pool.map(send, names))
+    for name, response in zip(names, together, strict=True):
+        assert response.status_code == alone[name].status_code
+        if name != "broken":
+            text = response.json()["choices"][0]["message"]["content"]
+            assert text == alone[name].json()["choices"][0]["message"]["content"]
+    clips = {name: alone[name].json()["affectreason"]["clip"] for name in ("av", "silent", "audio")}
+    assert clips["silent"]["audio_seconds"] == 0 and clips["audio"]["frames"] == 0

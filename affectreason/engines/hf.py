@@ -70,9 +70,8 @@ class HFEngine:
         self.backbone = backbone
         self.batch_size = batch_size
         self.model_id = backbone.model_id
-        self._splittable: bool | None = (
-            None  # whether the model's KV caches split into rows (known after a call)
-        )
+        # whether the model's KV caches split into rows, known after the first call
+        self._splittable: bool | None = None
 
     @property
     def context_length(self) -> int | None:
@@ -216,17 +215,18 @@ class HFEngine:
         if sampling.greedy and n > 1:
             raise AffectReasonError("several return sequences need sampling: set a temperature above 0")
         rows = [j for j in jobs for _ in range(n)]  # one row per sequence, each with its own generator
+        caches = [j.cache for j in jobs]
+        for job in jobs:
+            job.cache = None
+        resuming = n == 1 and all(c is not None for c in caches)
         tokens = self.backbone._TOKEN_KEYS
         features = [_continued(j, tokens) for j in rows]
-        if n == 1 and all(j.cache is not None for j in jobs):  # the media are in the kept caches
+        if resuming:  # the media are in the kept caches
             features = [type(f)({k: v for k, v in f.items() if k in tokens}) for f in features]
         inputs = self._collate(features)
         limits = [j.sampling.max_new_tokens - len(j.generated) for j in rows]
         # jobs keep their KV caches when they yield, so resuming costs one token instead of a prefill
         keeps = n == 1 and (len(rows) == 1 or self._splittable)
-        caches = [j.cache for j in jobs]
-        for job in jobs:
-            job.cache = None
         stops = RowStops(
             inputs["input_ids"].shape[1],
             limits,
@@ -239,8 +239,8 @@ class HFEngine:
         hooks: dict[str, Any] = {"stopping_criteria": StoppingCriteriaList([stops])}
         if n == 1:
             hooks["return_dict_in_generate"] = True
-            if all(c is not None for c in caches):
-                inputs = self._resume(jobs, caches, inputs, hooks)
+        if resuming:
+            inputs = self._resume(jobs, caches, inputs, hooks)
         # the config decodes greedily over what the row sampler leaves: one token per row
         config = replace(sampling, temperature=0.0, max_new_tokens=max(limits), num_return_sequences=1)
         if not sampling.greedy:

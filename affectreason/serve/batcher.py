@@ -130,9 +130,9 @@ class Batcher:
         while True:
             await self._wake.wait()
             # let concurrent requests join this call; jobs that queued during the last call have waited already
-            youngest = max((i.since for i in self._pending), default=loop.time())
-            if len(self._pending) < self.max_batch_size and loop.time() - youngest < self.max_wait:
-                await asyncio.sleep(self.max_wait - (loop.time() - youngest))
+            waited = loop.time() - max((i.since for i in self._pending), default=loop.time())
+            if len(self._pending) < self.max_batch_size and waited < self.max_wait:
+                await asyncio.sleep(self.max_wait - waited)
             items = self._pick(loop.time())
             if not self._pending:
                 self._wake.clear()
