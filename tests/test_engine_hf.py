@@ -152,3 +152,54 @@ def test_a_preempted_lone_job_resumes_from_its_cache_with_the_same_answer(
     assert calls > 3  # it really was cut several times
     assert result[0].text == alone[0].text and result[0].completion_tokens == alone[0].completion_tokens
     assert job.cache is None  # finished: nothing held
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_omni", "qwen3_omni", "qwen_vl", "llava"])
+def test_a_finished_row_answers_at_once_while_the_others_resume(family, loaded_backbones, make_clip):
+    """In a served batch, the row that ends first ends the call: its answer leaves then, and the rows still
+    going come back preempted with their caches, to resume with whatever joined meanwhile (same answers)."""
+    from affectreason.engines.hf import Job
+
+    engine = HFEngine(loaded_backbones[family], batch_size=4)
+    clip = make_clip(frames=4, seconds=2.0)
+    requests = [Request(clip, "Why?"), Request(clip, "How?")]  # one batch: their prompts pad little
+    short, long = (SamplingParams(temperature=1.0, max_new_tokens=n, seed=n) for n in (3, 20))
+    alone = [engine.complete([Job(r, s)])[0][0] for r, s in zip(requests, (short, long), strict=True)]
+    assert alone[1].completion_tokens > 3, "the random model stopped early; pick another seed"
+    jobs = [Job(requests[0], short), Job(requests[1], long)]
+    first, second = engine.complete(jobs, waiting=lambda: False)
+    assert first[0].finish_reason == alone[0].finish_reason and first[0].text == alone[0].text
+    assert second[0].finish_reason == "preempted" and jobs[1].cache is not None
+    assert len(jobs[1].generated) == first[0].completion_tokens
+    (resumed,) = engine.complete([jobs[1]], waiting=lambda: False)
+    assert resumed[0].text == alone[1].text and resumed[0].finish_reason == alone[1].finish_reason
+
+
+def test_reserved_cache_layers_read_like_dynamic_ones():
+    """The merged caches write each step into reserved room instead of concatenating: through updates past the
+    room, a crop and a batch selection they hold exactly what transformers' own dynamic layer holds."""
+    import torch
+    from transformers.cache_utils import DynamicLayer
+
+    from affectreason.engines.kv import ReservedLayer
+
+    generator = torch.Generator().manual_seed(0)
+
+    def states(rows: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.randn(rows, 2, length, 4, generator=generator), torch.randn(rows, 2, length, 4)
+
+    start = states(3, 5)
+    reserved, dynamic = ReservedLayer(*start, room=2), DynamicLayer()
+    dynamic.update(*start)
+    for step in ("update", "update", "update", "crop", "update", "select", "update"):
+        step_states = states(reserved.keys.shape[0], 1)
+        for layer in (reserved, dynamic):
+            if step == "update":
+                returned = layer.update(*step_states)
+                assert returned[0] is layer.keys
+            elif step == "crop":
+                layer.crop(-2)
+            else:
+                layer.batch_select_indices(torch.tensor([2, 0]))
+        assert torch.equal(reserved.keys, dynamic.keys) and torch.equal(reserved.values, dynamic.values)
+        assert reserved.get_seq_length() == dynamic.get_seq_length()

@@ -119,6 +119,7 @@ def test_hostile_input_is_a_one_line_4xx_without_server_paths(case, server, clie
         (["--max-duration", "0"], {}, "--max-duration 0 is out of range"),
         (["--max-text-kb", "-5"], {}, "--max-text-kb -5 is out of range"),
         (["--media-workers", "-1"], {}, "--media-workers -1 is out of range"),
+        (["--max-prefill-tokens", "0"], {}, "--max-prefill-tokens 0 is out of range"),
     ],
 )
 def test_serve_refuses_setups_that_switch_auth_off_or_make_no_sense(args, env, message, capsys, monkeypatch):

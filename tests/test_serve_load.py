@@ -1,9 +1,10 @@
 """The in-process server under load and by the OpenAI contract, over real HTTP with the official client
 (issue 13): usage and finish_reason, turn rules, context refusal, seeds sharing a batch, length-grouped
-batches, and cancellation of abandoned requests."""
+batches, the batcher's schedule, and cancellation of abandoned requests."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 import time
@@ -14,9 +15,12 @@ import numpy as np
 import openai
 import pytest
 
+from affectreason.decoding import SamplingParams
+from affectreason.engines.hf import Job
 from affectreason.engines.wire import clip_parts
 from affectreason.media import Clip, load_clip
 from affectreason.request import Request
+from affectreason.serve.batcher import Batcher
 from affectreason.serve.server import BackgroundServer, ServeOptions, build_app
 
 KEY = "load-key"
@@ -199,3 +203,53 @@ def test_a_short_request_does_not_wait_behind_a_long_one(server, client):
         resumed = long_answer.result()
     assert resumed.choices[0].message.content == alone.choices[0].message.content
     assert resumed.usage == alone.usage
+
+
+@pytest.mark.parametrize(
+    ("max_batch_size", "schedule"),
+    [
+        # the two short prompts prefill together, each long one alone (together they pass the prefill budget),
+        # then all four decode in one call, which ends when the first answer is done
+        (4, [2, 1, 1, 4]),
+        # two jobs already hold caches: the long prompt starts only once one of them has finished
+        (2, [2, 2, 1, 2]),
+    ],
+)
+def test_new_prompts_start_while_there_is_room_then_decode_with_the_started_ones(
+    engine, max_batch_size, schedule
+):
+    """The batcher's schedule on the real engine: new prompts first while fewer than `max_batch_size` jobs hold
+    caches, short ones together, long ones alone past the prefill budget; every started job decodes in one
+    call whatever its prompt length. Each answer is the one the job gives alone."""
+    long_prompts = [_long_prompt(900), _long_prompt(880)]
+    tokenizer = engine.backbone.tokenizer
+    assert all(len(tokenizer(p)["input_ids"]) > 1024 for p in long_prompts)  # two pass the 2,048-token budget
+    prompts = ["Why?", "How so?", *long_prompts][: max_batch_size + 1]
+    limits = [3, 12, 9, 6][: len(prompts)]
+
+    def jobs() -> list[Job]:
+        made = [
+            Job(
+                Request(load_clip_none(), prompt),
+                SamplingParams(temperature=1.0, max_new_tokens=limit, seed=i),
+            )
+            for i, (prompt, limit) in enumerate(zip(prompts, limits, strict=True))
+        ]
+        for job in made:
+            engine.prepare(job)  # as the server does at admission
+        return made
+
+    async def run() -> tuple[list[str], list[str], list[int]]:
+        batcher = Batcher(engine, max_batch_size=max_batch_size, max_wait_ms=200)
+        await batcher.start()
+        try:
+            alone = [(await batcher.submit(job))[0].text for job in jobs()]
+            before = len(batcher.batches)
+            together = await asyncio.gather(*(batcher.submit(job) for job in jobs()))
+            return alone, [c[0].text for c in together], list(batcher.batches)[before:]
+        finally:
+            await batcher.stop()
+
+    alone, together, sizes = asyncio.run(run())
+    assert together == alone
+    assert sizes[: len(schedule)] == schedule

@@ -19,6 +19,11 @@ _MEDIA_DIR = typer.Option(
 )
 _MAX_BATCH_SIZE = typer.Option(8, "--max-batch-size", help="In process: requests generated together.")
 _BATCH_WAIT_MS = typer.Option(10.0, "--batch-wait-ms", help="In process: how long a batch collects.")
+_MAX_PREFILL_TOKENS = typer.Option(
+    2048,
+    "--max-prefill-tokens",
+    help="In process: padded prompt tokens prefilled together (a longer prompt goes alone).",
+)
 _MAX_FRAMES = typer.Option(64, "--max-frames", help="In process: most frames one request may ask for.")
 _MAX_DURATION = typer.Option(600.0, "--max-duration", help="In process: longest media accepted (s).")
 _MAX_TEXT_KB = typer.Option(
@@ -43,6 +48,7 @@ def serve(
     media_dir: Path = _MEDIA_DIR,
     max_batch_size: int = _MAX_BATCH_SIZE,
     batch_wait_ms: float = _BATCH_WAIT_MS,
+    max_prefill_tokens: int = _MAX_PREFILL_TOKENS,
     max_request_mb: float = typer.Option(64.0, "--max-request-mb", help="In process: request body limit."),
     max_frames: int = _MAX_FRAMES,
     max_duration: float = _MAX_DURATION,
@@ -75,6 +81,7 @@ def serve(
         media_dir=media_dir,
         max_batch_size=max_batch_size,
         max_wait_ms=batch_wait_ms,
+        max_prefill_tokens=max_prefill_tokens,
         max_request_mb=max_request_mb,
         max_frames=max_frames,
         max_duration=max_duration,

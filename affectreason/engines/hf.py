@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 # A batch pads every row to its longest prompt: rows join a batch only while the padding stays under this share.
 PAD_SHARE = 0.25
 PAD_SLACK = 32  # tokens of padding always allowed, so near-equal short prompts still share a batch
-# A job running alone keeps its KV cache when it yields: resuming costs one token, so it may yield this often.
-LONE_SLICE_S = 0.05
+# Jobs that keep their KV caches when they yield resume for one token's cost, so a decoding call may yield this
+# often, and a call of new prompts yields right after their prefill (they then decode with the jobs waiting).
+DECODE_SLICE_S = 0.05
 
 
 @dataclass
@@ -38,7 +39,7 @@ class Job:
     cancelled: threading.Event = field(default_factory=threading.Event)
     generated: list[int] = field(default_factory=list)  # tokens so far, when the job was preempted
     generator: torch.Generator | None = None
-    # A job preempted while running alone keeps its KV cache and the model's rope offsets, to resume cheaply.
+    # A single-sequence job keeps its KV cache and the model's rope offsets when it yields, to resume cheaply.
     cache: Any = None
     rope_offsets: dict[str, Any] | None = None
 
@@ -177,10 +178,11 @@ class HFEngine:
         the next token. Jobs whose temperature, top-p or sequence count differ run in separate batches.
 
         With `waiting` (are other jobs queued?), a batch of single-sequence jobs yields: its jobs come back
-        `preempted`, keeping their tokens, sampler state and KV caches (after 50 ms), and continue where they
-        stopped when run again, all resumed jobs of a call in one batch. Where the model's caches cannot be
-        split by row, a batch of several keeps only its tokens and yields after `slice_s` and at least three
-        times its prefill (which it repeats on resume)."""
+        `preempted`, keeping their tokens, sampler state and KV caches, and continue where they stopped when run
+        again, all resumed jobs of a call in one batch. A batch of new prompts yields right after their prefill,
+        a resumed batch after 50 ms, and a batch of several ends as soon as one row is done (the others come back
+        preempted). Where the model's caches cannot be split by row, a batch of several keeps only its tokens and
+        yields after `slice_s` and at least three times its prefill (which it repeats on resume)."""
         import torch
 
         results: list[list[Completion]] = [[] for _ in jobs]
@@ -233,8 +235,10 @@ class HFEngine:
             set(self._eos_ids()),
             [j.cancelled for j in rows],
             waiting if n == 1 else None,  # several sequences per job are not resumable: they never yield
-            min(slice_s, LONE_SLICE_S) if keeps else slice_s,
+            (min(slice_s, DECODE_SLICE_S) if resuming else 0.0) if keeps else slice_s,
             prefills_per_slice=0.0 if keeps else 3.0,
+            # a finished row answers at once; the others resume with the jobs that joined meanwhile
+            end_on_finish=keeps and waiting is not None and len(rows) > 1,
         )
         hooks: dict[str, Any] = {"stopping_criteria": StoppingCriteriaList([stops])}
         if n == 1:
@@ -281,7 +285,8 @@ class HFEngine:
         moved them)."""
         import torch
 
-        cache, pads = (caches[0], [0]) if len(caches) == 1 else kv.merge(caches)
+        room = max(j.sampling.max_new_tokens - len(j.generated) for j in jobs)
+        cache, pads = kv.merge(caches, room)
         width = inputs["input_ids"].shape[1]
         assert pads == [width - int(n) for n in inputs["attention_mask"].sum(1)], "cache and tokens disagree"
         hooks[_cache_argument()] = cache

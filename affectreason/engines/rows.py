@@ -51,7 +51,9 @@ class RowStops(StoppingCriteria):
 
     With `waiting`, every unfinished row is preempted once others wait and the call has run `slice_s` and at
     least `prefills_per_slice` times its prefill (3 by default, so a job that repeats its prefill on resume gains
-    more than that costs; 0 for a job that resumes from its kept cache)."""
+    more than that costs; 0 for a job that resumes from its kept cache). With `end_on_finish`, the rows still
+    running are preempted as soon as one row ends, so its answer leaves at once (the others resume from their
+    kept caches, with whatever joined meanwhile)."""
 
     def __init__(
         self,
@@ -62,9 +64,11 @@ class RowStops(StoppingCriteria):
         waiting: Callable[[], bool] | None = None,
         slice_s: float = 0.5,
         prefills_per_slice: float = 3.0,
+        end_on_finish: bool = False,
     ):
         self.prompt_width, self.limits, self.eos, self.cancelled = prompt_width, limits, eos, cancelled
         self.waiting, self.slice_s, self.prefills_per_slice = waiting, slice_s, prefills_per_slice
+        self.end_on_finish = end_on_finish
         self.start, self.prefill_s = time.monotonic(), None
         self.finish: list[str | None] = [None] * len(limits)
         self.count: list[int] = [0] * len(limits)
@@ -83,9 +87,9 @@ class RowStops(StoppingCriteria):
         step = input_ids.shape[1] - self.prompt_width
         last = input_ids[:, -1].tolist()
         preempt = self._yield_now()
-        for row, token in enumerate(last):
-            if self.finish[row] is not None:
-                continue
+        running = [row for row, f in enumerate(self.finish) if f is None]
+        for row in running:
+            token = last[row]
             if token in self.eos:
                 self.finish[row] = "stop"
             elif step >= self.limits[row]:
@@ -97,4 +101,8 @@ class RowStops(StoppingCriteria):
             else:
                 continue
             self.count[row] = step
+        if self.end_on_finish and any(self.finish[row] is not None for row in running):
+            for row in running:
+                if self.finish[row] is None:
+                    self.finish[row], self.count[row] = "preempted", step
         return torch.tensor([f is not None for f in self.finish], device=input_ids.device)

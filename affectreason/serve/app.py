@@ -175,6 +175,7 @@ def create_app(
     limits: Limits | None = None,
     max_batch_size: int = 8,
     max_wait_ms: float = 10.0,
+    max_prefill_tokens: int = 2048,
     prompt: str = "describe",
     media_workers: int = 0,
 ) -> FastAPI:
@@ -182,7 +183,9 @@ def create_app(
     With `media_workers`, requests are decoded and processed in that many worker processes."""
     limits = limits or Limits()
     default_prompt = load_prompt(prompt)
-    batcher = Batcher(engine, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms)
+    batcher = Batcher(
+        engine, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_prefill_tokens=max_prefill_tokens
+    )
     created = int(time.time())
     workers = MediaWorkers(engine.backbone, media_workers) if media_workers else None
 

@@ -1,13 +1,16 @@
-"""Scheduling: concurrent HTTP requests collected for a few milliseconds into one `HFEngine.complete` call.
+"""Scheduling: concurrent HTTP requests run in `HFEngine.complete` calls, one call at a time.
 
-Generation runs in one worker thread (the model keeps per-call state, so calls never overlap). Each call takes
-the shortest waiting prompts first, up to `max_batch_size` jobs and `max_batch_tokens` padded prompt tokens,
-so a long prompt never pads short ones and short requests are not queued behind it; a job that has waited
-`max_age_s` goes first whatever its length, so long prompts are not starved. While others wait, a call yields
-after `slice_s` (time slicing): its jobs go back to the queue with their tokens and resume later, so nobody
-waits behind a long generation for more than about one slice. Seeds and token limits may differ within a
-call. A job whose client went away is dropped from the queue, or stopped at its next token. When a call
-fails, its jobs are retried one by one so a single bad request cannot fail its neighbours.
+Generation runs in one worker thread (the model keeps per-call state, so calls never overlap). New prompts go
+first while fewer than `max_batch_size` jobs have started: the shortest with those it pads little against, up
+to `max_prefill_tokens` padded prompt tokens (a longer prompt is prefilled alone). A call of new prompts yields
+right after their prefill when others wait, keeping each job's KV cache; started jobs then decode together in
+one call whatever their prompt lengths, and that call ends as soon as one of them is done, so its answer leaves
+at once and the rest resume with whatever joined meanwhile. A decoding call also yields after a short slice
+when new prompts wait, so nobody waits behind a long generation; a job that has waited `max_age_s` goes first
+whatever its length. When nothing has started, a call waits up to `max_wait_ms` for concurrent requests to join
+it. Seeds and token limits may differ within a call. A job whose client went away is dropped from the queue, or
+stopped at its next token. When a call fails, its jobs are retried one by one so a single bad request cannot
+fail its neighbours.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ class Batcher:
         max_batch_size: int = 8,
         max_wait_ms: float = 10.0,
         max_queue: int = 256,
-        max_batch_tokens: int = 32_768,
+        max_prefill_tokens: int = 2048,
         max_age_s: float = 2.0,
         slice_s: float = 0.5,
     ):
@@ -48,7 +51,7 @@ class Batcher:
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
-        self.max_batch_tokens = max_batch_tokens
+        self.max_prefill_tokens = max_prefill_tokens
         self.max_age = max_age_s
         self.slice_s = slice_s
         self.batches: deque[int] = deque(maxlen=10_000)  # sizes of the latest engine calls, for tests
@@ -95,22 +98,32 @@ class Batcher:
             raise
 
     def _pick(self, now: float) -> list[_Item]:
-        """The oldest job if it waited too long, else the shortest; then the shortest others that fit."""
+        """The oldest job if it waited too long; else new prompts while fewer than `max_batch_size` jobs hold
+        kept caches (the shortest first, with those that pad little against it), so they join the decoding;
+        else the started jobs, resumed together."""
         self._pending = [i for i in self._pending if not (i.job.cancelled.is_set() or i.future.done())]
         if not self._pending:
             return []
+        started = [i for i in self._pending if i.job.cache is not None]
+        fresh = [i for i in self._pending if i.job.cache is None]
+        room = self.max_batch_size - len(started)
         aged = [i for i in self._pending if now - i.since >= self.max_age]
-        order = sorted(self._pending, key=lambda i: (i.job.prompt_tokens, i.since))
-        first = min(aged, key=lambda i: i.since) if aged else order[0]
-        chosen, longest, shortest = [first], first.job.prompt_tokens, first.job.prompt_tokens
+        if aged:
+            first = min(aged, key=lambda i: i.since)
+        elif fresh and room > 0:
+            first = min(fresh, key=lambda i: (i.job.prompt_tokens, i.since))
+        else:
+            first = min(started, key=lambda i: i.since)
         resuming = first.job.cache is not None
-        for item in order:
-            if len(chosen) >= self.max_batch_size:
+        size = self.max_batch_size if resuming else max(1, room)
+        chosen, longest, shortest = [first], first.job.prompt_tokens, first.job.prompt_tokens
+        for item in sorted(started if resuming else fresh, key=lambda i: (i.job.prompt_tokens, i.since)):
+            if len(chosen) >= size:
                 break
-            if item is first or (item.job.cache is not None) != resuming:
-                continue  # a call resumes kept caches or prefills new prompts, not both
+            if item is first:
+                continue
             width = max(longest, item.job.prompt_tokens)
-            if width * (len(chosen) + 1) > self.max_batch_tokens:
+            if not resuming and width * (len(chosen) + 1) > self.max_prefill_tokens:
                 continue
             # new prompts only with those the engine would pad into one batch: a call answers all its jobs at its
             # end, so a short job must not wait for a long one's prefill; resumed jobs have no prefill to pad
@@ -129,9 +142,11 @@ class Batcher:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
-            # let concurrent requests join this call; jobs that queued during the last call have waited already
+            # with nothing started, let concurrent requests join this call (jobs that queued during the last call
+            # have waited already); started jobs are work enough, and new prompts join their decoding anyway
             waited = loop.time() - max((i.since for i in self._pending), default=loop.time())
-            if len(self._pending) < self.max_batch_size and waited < self.max_wait:
+            started = any(i.job.cache is not None for i in self._pending)
+            if not started and len(self._pending) < self.max_batch_size and waited < self.max_wait:
                 await asyncio.sleep(self.max_wait - waited)
             items = self._pick(loop.time())
             if not self._pending:

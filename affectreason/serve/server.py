@@ -29,6 +29,7 @@ class ServeOptions:
     media_dir: Path | None = None
     max_batch_size: int = 8
     max_wait_ms: float = 10.0
+    max_prefill_tokens: int = 2048
     max_request_mb: float = 64.0
     max_frames: int = 64
     max_duration: float = 600.0
@@ -54,6 +55,7 @@ class ServeOptions:
             "--port": (self.port, 0, 65535),
             "--max-batch-size": (self.max_batch_size, 1, 4096),
             "--batch-wait-ms": (self.max_wait_ms, 0, 60_000),
+            "--max-prefill-tokens": (self.max_prefill_tokens, 1, 1 << 24),
             "--max-request-mb": (self.max_request_mb, 0.001, 16_384),
             "--max-frames": (self.max_frames, 1, 4096),
             "--max-duration": (self.max_duration, 0.1, 86_400),
@@ -106,6 +108,7 @@ def build_app(engine: Any, options: ServeOptions) -> Any:
         limits=options.limits(),
         max_batch_size=options.max_batch_size,
         max_wait_ms=options.max_wait_ms,
+        max_prefill_tokens=options.max_prefill_tokens,
         prompt=options.prompt,
         media_workers=auto_workers() if options.media_workers is None else options.media_workers,
     )
