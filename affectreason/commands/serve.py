@@ -18,7 +18,11 @@ _MEDIA_DIR = typer.Option(
     None, "--media-dir", help="Allow file:// media URLs inside this folder (none are read otherwise)."
 )
 _MAX_BATCH_SIZE = typer.Option(8, "--max-batch-size", help="In process: requests generated together.")
-_BATCH_WAIT_MS = typer.Option(10.0, "--batch-wait-ms", help="In process: how long a batch collects.")
+_BATCH_WAIT_MS = typer.Option(
+    10.0,
+    "--batch-wait-ms",
+    help="In process: how long a call waits for others to join when none has started.",
+)
 _MAX_PREFILL_TOKENS = typer.Option(
     2048,
     "--max-prefill-tokens",
