@@ -272,11 +272,14 @@ def test_processor_only_load_serves_vllm_inputs(tiny_qwen_vl, make_clip):
     assert backbone.vllm_inputs(Request(make_clip(), "x"))["prompt"].endswith("assistant\n")
 
 
-def test_media_workers_build_the_model_inputs_of_every_family(any_backbone, clip_av):
-    """A media worker holds the processor only; what it prepares from a chat body is what the loaded backbone
-    builds from the same file."""
+@pytest.mark.parametrize("shared", [False, True])
+def test_media_workers_build_the_model_inputs_of_every_family(any_backbone, clip_av, shared):
+    """A media worker holds the processor (and, on a CPU device, the model's shared weights); what it prepares
+    from a chat body is what the loaded backbone builds from the same file, and its vision encoder outputs are
+    the model's own."""
     import torch
 
+    from affectreason.engines import encoded
     from affectreason.engines.wire import data_url
     from affectreason.media import load_clip
     from affectreason.prompts import load_prompt
@@ -284,7 +287,10 @@ def test_media_workers_build_the_model_inputs_of_every_family(any_backbone, clip
     from affectreason.serve.limits import Limits
 
     threads = torch.get_num_threads()
-    workers._start(type(any_backbone), any_backbone.processor, any_backbone.model_id)  # sets one thread
+    model = any_backbone.model if shared else None
+    workers._start(
+        type(any_backbone), any_backbone.processor, any_backbone.model_id, model
+    )  # sets one thread
     torch.set_num_threads(threads)
     video = {"type": "video_url", "video_url": {"url": data_url("video/mp4", clip_av.read_bytes())}}
     body = {
@@ -292,11 +298,73 @@ def test_media_workers_build_the_model_inputs_of_every_family(any_backbone, clip
         "messages": [{"role": "user", "content": [video, {"type": "text", "text": "Why?"}]}],
     }
     body["affectreason"] = {"frames": 4}
-    call, arrays, key = workers._prepare(body, {"m": None}, Limits(), load_prompt("describe"))
+    call, arrays, key, outputs = workers._prepare(body, {"m": None}, Limits(), load_prompt("describe"))
     expected = any_backbone.build_inputs([Request(load_clip(clip_av, frames=4), "Why?")])
     assert call.request.clip.frames is None  # the decoded clip stays in the worker
     assert key == any_backbone.batch_key(Request(load_clip(clip_av, frames=4), "Why?"))
-    assert set(arrays) == set(expected)
+    pixels = set(encoded.PIXEL_KEYS.values()) if shared else set()
+    assert set(arrays) == set(expected) - pixels  # the encoder outputs replace the pixels
     for name, value in expected.items():
-        got = arrays[name]
-        assert torch.equal(torch.from_numpy(got), value) if isinstance(value, torch.Tensor) else got == value
+        if name not in pixels:
+            got = arrays[name]
+            assert (
+                torch.equal(torch.from_numpy(got), value) if isinstance(value, torch.Tensor) else got == value
+            )
+    if not shared:
+        assert outputs is None
+        return
+    with torch.inference_mode():
+        own = encoded.encode(any_backbone.model, any_backbone.to_model(expected))
+    received = encoded.from_numpy(outputs)
+    assert set(received) == set(own) == {"video"}
+    assert _leaves(received) and len(_leaves(received)) == len(_leaves(own))
+    for got, want in zip(_leaves(received), _leaves(own), strict=True):
+        assert torch.equal(got, want)
+
+
+def _leaves(value) -> list:
+    """The tensors inside encoder outputs, in order."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, tuple | list):
+        return [leaf for v in value for leaf in _leaves(v)]
+    if hasattr(value, "keys"):
+        return [leaf for key in value.keys() for leaf in _leaves(value[key])]
+    return []
+
+
+def test_a_media_worker_encodes_for_a_bf16_model_what_generate_uses(tiny_qwen2_5_omni, clip_av):
+    """bfloat16 encoder outputs cross from the worker as their 16 bits (numpy has no bfloat16), and the job
+    answers as transformers' `generate` does on the same file."""
+    import torch
+
+    from affectreason.engines import encoded
+    from affectreason.engines.hf import Job
+    from affectreason.engines.wire import data_url
+    from affectreason.media import load_clip
+    from affectreason.prompts import load_prompt
+    from affectreason.serve import workers
+    from affectreason.serve.limits import Limits
+
+    backbone = load_backbone(str(tiny_qwen2_5_omni), device="cpu", dtype="bf16")
+    assert backbone.dtype == torch.bfloat16 and workers.shares_encoders(backbone)
+    threads = torch.get_num_threads()
+    workers._start(type(backbone), backbone.processor, backbone.model_id, backbone.model)
+    torch.set_num_threads(threads)
+    video = {"type": "video_url", "video_url": {"url": data_url("video/mp4", clip_av.read_bytes())}}
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": [video, {"type": "text", "text": "Why?"}]}],
+    }
+    body["affectreason"] = {"frames": 4}
+    call, arrays, key, outputs = workers._prepare(body, {"m": None}, Limits(), load_prompt("describe"))
+    received = encoded.from_numpy(outputs)
+    assert received["video"].pooler_output[0].dtype == torch.bfloat16
+    job = Job(call.request, SamplingParams(max_new_tokens=8), workers._tensors(arrays), key, encoded=received)
+    engine = HFEngine(backbone)
+    expected = engine.generate(
+        [Request(load_clip(clip_av, frames=4), "Why?")], SamplingParams(max_new_tokens=8)
+    )
+    assert engine.complete([job])[0][0].text == expected[0]

@@ -203,3 +203,27 @@ def test_reserved_cache_layers_read_like_dynamic_ones():
                 layer.batch_select_indices(torch.tensor([2, 0]))
         assert torch.equal(reserved.keys, dynamic.keys) and torch.equal(reserved.values, dynamic.values)
         assert reserved.get_seq_length() == dynamic.get_seq_length()
+
+
+@pytest.mark.parametrize("family", ["qwen2_5_omni", "qwen3_omni", "qwen_vl", "llava"])
+def test_jobs_encoded_beforehand_answer_as_generate_does(family, loaded_backbones, make_clip):
+    """Each new job's vision encoder outputs are made before its prefill (by the engine, or by a media worker)
+    and joined for its batch: one job or a batch of them, each answers exactly what transformers' own `generate`
+    gives for its clip."""
+    from affectreason.engines.hf import Job
+
+    engine = HFEngine(loaded_backbones[family], batch_size=4)
+    requests = [
+        Request(make_clip(frames=4, seconds=2.0), "Why?"),
+        Request(make_clip(frames=4, seconds=2.0), "How?"),
+        Request(make_clip(frames=8, size=(96, 96), seconds=3.0), "Describe the emotion."),
+    ]
+    greedy = SamplingParams(temperature=0.0, max_new_tokens=12)
+    expected = [engine.generate([r], greedy)[0] for r in requests]
+    jobs = [Job(r, greedy) for r in requests]
+    for job in jobs[1:]:  # the first is encoded within its call
+        engine.encode(job)
+        assert job.encoded
+    together = engine.complete(jobs[:2])  # one batch: their encoder outputs joined
+    assert [c[0].text for c in together] == expected[:2]
+    assert engine.complete(jobs[2:])[0][0].text == expected[2]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from affectreason.backbones import Backbone
 from affectreason.decoding import SamplingParams, hf_generation_config
-from affectreason.engines import kv
+from affectreason.engines import encoded, kv
 from affectreason.errors import AffectReasonError
 from affectreason.request import Request
 
@@ -42,6 +42,8 @@ class Job:
     # A single-sequence job keeps its KV cache and the model's rope offsets when it yields, to resume cheaply.
     cache: Any = None
     rope_offsets: dict[str, Any] | None = None
+    # its vision encoder outputs, made before its prefill (see `HFEngine.encode`)
+    encoded: dict[str, Any] | None = None
 
     @property
     def prompt_tokens(self) -> int:
@@ -73,6 +75,7 @@ class HFEngine:
         self.model_id = backbone.model_id
         # whether the model's KV caches split into rows, known after the first call
         self._splittable: bool | None = None
+        self._encodes = encoded.supported(backbone.model)
 
     @property
     def context_length(self) -> int | None:
@@ -89,6 +92,19 @@ class HFEngine:
             job.features = self.backbone.build_inputs([job.request])
             job.key = self.backbone.batch_key(job.request)
         return job.prompt_tokens
+
+    def encode(self, job: Job) -> None:
+        """Run the vision encoders of a new (prepared) job now, unless a media worker did: its prefill then runs
+        the language model only."""
+        if not self._encodes or job.encoded is not None or job.cache is not None:
+            return
+        import torch
+
+        self.prepare(job)
+        with torch.inference_mode():
+            job.encoded = encoded.encode(
+                self.backbone.model, self.backbone.to_model(type(job.features)(dict(job.features)))
+            )
 
     def batches(self, keys: list[Hashable], lengths: list[int] | None = None) -> list[list[int]]:
         """Indices of requests grouped into batches of equal backbone batch `keys`, at most `batch_size` each;
@@ -225,6 +241,15 @@ class HFEngine:
         features = [_continued(j, tokens) for j in rows]
         if resuming:  # the media are in the kept caches
             features = [type(f)({k: v for k, v in f.items() if k in tokens}) for f in features]
+        elif (
+            self._encodes
+        ):  # the encoder outputs are made beforehand (or now): prefill the language model only
+            for job in jobs:
+                self.encode(job)
+            features = [
+                type(f)({k: v for k, v in f.items() if k not in encoded.PIXEL_KEYS.values()})
+                for f in features
+            ]
         inputs = self._collate(features)
         limits = [j.sampling.max_new_tokens - len(j.generated) for j in rows]
         # jobs keep their KV caches when they yield, so resuming costs one token instead of a prefill
@@ -245,6 +270,8 @@ class HFEngine:
             hooks["return_dict_in_generate"] = True
         if resuming:
             inputs = self._resume(jobs, caches, inputs, hooks)
+        elif self._encodes:
+            hooks["mm_encoder_outputs"] = encoded.join([j.encoded for j in rows])
         # the config decodes greedily over what the row sampler leaves: one token per row
         config = replace(sampling, temperature=0.0, max_new_tokens=max(limits), num_return_sequences=1)
         if not sampling.greedy:
@@ -304,6 +331,7 @@ class HFEngine:
         width = mask.shape[1]
         for index, job in enumerate(jobs):
             job.rope_offsets = None
+            job.encoded = None  # the media are in its cache now, or it is done
             if stops.finish[index] != "preempted":
                 continue
             real = int(mask[index].sum())

@@ -27,7 +27,7 @@ from affectreason.prompts import Prompt, load_prompt
 from affectreason.serve.batcher import Batcher
 from affectreason.serve.limits import Limits, ProtocolError
 from affectreason.serve.protocol import ChatCall, check_json, completion_body, parse_chat, stream_chunks
-from affectreason.serve.workers import MediaWorkers
+from affectreason.serve.workers import MediaWorkers, shares_encoders
 
 log = logging.getLogger("affectreason.serve")
 _DISCONNECT_POLL_S = 0.1
@@ -106,8 +106,8 @@ async def _admit(
     there are workers), the prompt checked against the model's context."""
     try:
         if workers is not None:
-            call, features, key = await workers.prepare(body, served, limits, prompt)
-            job = Job(call.request, call.sampling, features=features, key=key)
+            call, features, key, outputs = await workers.prepare(body, served, limits, prompt)
+            job = Job(call.request, call.sampling, features=features, key=key, encoded=outputs)
         else:
             call = await run_in_threadpool(parse_chat, body, served, limits, prompt)
             job = Job(call.request, call.sampling)
@@ -187,7 +187,11 @@ def create_app(
         engine, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_prefill_tokens=max_prefill_tokens
     )
     created = int(time.time())
-    workers = MediaWorkers(engine.backbone, media_workers) if media_workers else None
+    workers = (
+        MediaWorkers(engine.backbone, media_workers, encoders=shares_encoders(engine.backbone))
+        if media_workers
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
