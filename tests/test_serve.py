@@ -317,6 +317,7 @@ def test_metrics_count_engine_calls_and_jobs(server, client):
     assert after["affectreason_engine_jobs_total"] == before["affectreason_engine_jobs_total"] + 1
     assert after["affectreason_engine_calls_total"] >= before["affectreason_engine_calls_total"] + 1
     assert after["affectreason_media_workers"] >= 1 and after["affectreason_queued_jobs"] == 0
+    assert after["affectreason_media_workers_encoding"] == 1  # a CPU model: its vision encoders run there
     assert httpx.get(server.url.removesuffix("/v1") + "/metrics").status_code == 401
 
 

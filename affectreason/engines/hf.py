@@ -183,7 +183,7 @@ class HFEngine:
             **inputs, **backbone.generation_kwargs(), **hooks, generation_config=config
         )
         sequences = getattr(output, "sequences", output)  # an output dict with return_dict_in_generate
-        cache = getattr(output, _cache_argument(), None)
+        cache = getattr(output, kv.cache_argument(), None)
         return list(sequences[:, inputs["input_ids"].shape[1] :].cpu()), cache
 
     def complete(
@@ -237,19 +237,7 @@ class HFEngine:
         for job in jobs:
             job.cache = None
         resuming = n == 1 and all(c is not None for c in caches)
-        tokens = self.backbone._TOKEN_KEYS
-        features = [_continued(j, tokens) for j in rows]
-        if resuming:  # the media are in the kept caches
-            features = [type(f)({k: v for k, v in f.items() if k in tokens}) for f in features]
-        elif (
-            self._encodes
-        ):  # the encoder outputs are made beforehand (or now): prefill the language model only
-            for job in jobs:
-                self.encode(job)
-            features = [
-                type(f)({k: v for k, v in f.items() if k not in encoded.PIXEL_KEYS.values()})
-                for f in features
-            ]
+        features, hooks = self._features(jobs, rows, resuming)
         inputs = self._collate(features)
         limits = [j.sampling.max_new_tokens - len(j.generated) for j in rows]
         # jobs keep their KV caches when they yield, so resuming costs one token instead of a prefill
@@ -265,13 +253,11 @@ class HFEngine:
             # a finished row answers at once; the others resume with the jobs that joined meanwhile
             end_on_finish=keeps and waiting is not None and len(rows) > 1,
         )
-        hooks: dict[str, Any] = {"stopping_criteria": StoppingCriteriaList([stops])}
+        hooks["stopping_criteria"] = StoppingCriteriaList([stops])
         if n == 1:
             hooks["return_dict_in_generate"] = True
         if resuming:
             inputs = self._resume(jobs, caches, inputs, hooks)
-        elif self._encodes:
-            hooks["mm_encoder_outputs"] = encoded.join([j.encoded for j in rows])
         # the config decodes greedily over what the row sampler leaves: one token per row
         config = replace(sampling, temperature=0.0, max_new_tokens=max(limits), num_return_sequences=1)
         if not sampling.greedy:
@@ -295,6 +281,24 @@ class HFEngine:
             )
         return [completions[k * n : (k + 1) * n] for k in range(len(jobs))]
 
+    def _features(
+        self, jobs: list[Job], rows: list[Job], resuming: bool
+    ) -> tuple[list[BatchFeature], dict[str, Any]]:
+        """Each row's inputs (with the tokens it generated so far) and what `generate` takes besides them. A
+        resumed batch feeds tokens only: its media are in the kept caches. A new one feeds its vision encoder
+        outputs, made beforehand (by a media worker) or now, instead of its pixels."""
+        tokens = self.backbone._TOKEN_KEYS
+        features = [_continued(j, tokens) for j in rows]
+        if resuming:
+            return [type(f)({k: v for k, v in f.items() if k in tokens}) for f in features], {}
+        if not self._encodes:
+            return features, {}
+        for job in jobs:
+            self.encode(job)
+        pixels = set(encoded.PIXEL_KEYS.values())
+        features = [type(f)({k: v for k, v in f.items() if k not in pixels}) for f in features]
+        return features, {"mm_encoder_outputs": encoded.join([j.encoded for j in rows])}
+
     def _generators(self, jobs: list[Job], n: int) -> list[torch.Generator]:
         """One random stream per row; a single-sequence job keeps its own, so it resumes the same stream."""
         device = self.backbone.device
@@ -316,18 +320,18 @@ class HFEngine:
         cache, pads = kv.merge(caches, room)
         width = inputs["input_ids"].shape[1]
         assert pads == [width - int(n) for n in inputs["attention_mask"].sum(1)], "cache and tokens disagree"
-        hooks[_cache_argument()] = cache
+        hooks[kv.cache_argument()] = cache
         # text positions count only the unpadded tokens (from the attention mask), so offsets need no shift
         offsets = {
             name: torch.cat([j.rope_offsets[name] for j in jobs]) for name in (jobs[0].rope_offsets or {})
         }
-        _set_rope_offsets(self.backbone.model, offsets)
+        kv.set_rope_offsets(self.backbone.model, offsets)
         return inputs
 
     def _keep(self, jobs: list[Job], stops: Any, cache: Any, mask: torch.Tensor) -> None:
         """Keep each preempted job's cache and rope offsets for its resume: its tokens so far less the last (fed
         again on resume), cut out of the batch past its left padding."""
-        offsets = _rope_offsets(self.backbone.model)
+        offsets = kv.rope_offsets(self.backbone.model)
         width = mask.shape[1]
         for index, job in enumerate(jobs):
             job.rope_offsets = None
@@ -384,23 +388,3 @@ def _continued(job: Job, token_keys: tuple[str, ...]) -> BatchFeature:
             )
             extended[key] = torch.cat([features[key], fill.to(features[key].dtype)], dim=1)
     return extended
-
-
-def _rope_offsets(model: Any) -> dict[str, Any]:
-    """The rope offsets the multimodal models keep between generation steps (`rope_deltas`), by module name."""
-    return {name: m.rope_deltas for name, m in model.named_modules() if hasattr(m, "rope_deltas")}
-
-
-def _set_rope_offsets(model: Any, offsets: dict[str, Any] | None) -> None:
-    """Put a preempted job's rope offsets back: another job's generation has overwritten them since."""
-    modules = dict(model.named_modules())
-    for name, value in (offsets or {}).items():
-        modules[name].rope_deltas = value
-
-
-def _cache_argument() -> str:
-    """What `generate` calls the KV cache, in its arguments and its output: `cache` from transformers 5.2x on,
-    `past_key_values` before."""
-    from transformers.generation.utils import GenerateDecoderOnlyOutput
-
-    return "cache" if "cache" in GenerateDecoderOnlyOutput.__dataclass_fields__ else "past_key_values"

@@ -1,5 +1,5 @@
 """KV caches of jobs prefilled apart, decoded together: left-padded into one batch with room for the tokens to
-come, and one row cut back out.
+come, one row cut back out, and the rope offsets the multimodal models keep beside them.
 
 A job that yields keeps its own cache; when several resume in one call their caches are padded on the left to
 the longest (the padded positions are masked by the attention mask), so prompts of any length share the
@@ -104,3 +104,23 @@ def row(cache: Any, index: int, start: int, length: int) -> Any:
         for layer in cache.layers
     ]
     return DynamicCache(ddp_cache_data=layers)
+
+
+def rope_offsets(model: Any) -> dict[str, Any]:
+    """The rope offsets the multimodal models keep between generation steps (`rope_deltas`), by module name."""
+    return {name: m.rope_deltas for name, m in model.named_modules() if hasattr(m, "rope_deltas")}
+
+
+def set_rope_offsets(model: Any, offsets: dict[str, Any] | None) -> None:
+    """Put a preempted job's rope offsets back: another job's generation has overwritten them since."""
+    modules = dict(model.named_modules())
+    for name, value in (offsets or {}).items():
+        modules[name].rope_deltas = value
+
+
+def cache_argument() -> str:
+    """What `generate` calls the KV cache, in its arguments and its output: `cache` from transformers 5.2x on,
+    `past_key_values` before."""
+    from transformers.generation.utils import GenerateDecoderOnlyOutput
+
+    return "cache" if "cache" in GenerateDecoderOnlyOutput.__dataclass_fields__ else "past_key_values"

@@ -27,7 +27,7 @@ from affectreason.prompts import Prompt, load_prompt
 from affectreason.serve.batcher import Batcher
 from affectreason.serve.limits import Limits, ProtocolError
 from affectreason.serve.protocol import ChatCall, check_json, completion_body, parse_chat, stream_chunks
-from affectreason.serve.workers import MediaWorkers, shares_encoders
+from affectreason.serve.workers import MediaWorkers
 
 log = logging.getLogger("affectreason.serve")
 _DISCONNECT_POLL_S = 0.1
@@ -155,14 +155,15 @@ def _streamed(response: dict[str, Any], include_usage: bool) -> StreamingRespons
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
-def _metrics(batcher: Batcher, media_workers: int) -> str:
+def _metrics(batcher: Batcher, workers: MediaWorkers | None) -> str:
     """Scheduling counters in the Prometheus text format."""
     lines = [
         f"affectreason_engine_calls_total {batcher.calls}",
         f"affectreason_engine_jobs_total {batcher.jobs}",
         f"affectreason_queued_jobs {batcher.queued}",
         f"affectreason_running_jobs {batcher.running}",
-        f"affectreason_media_workers {media_workers}",
+        f"affectreason_media_workers {workers.processes if workers else 0}",
+        f"affectreason_media_workers_encoding {int(bool(workers and workers.encoders))}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -187,11 +188,7 @@ def create_app(
         engine, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_prefill_tokens=max_prefill_tokens
     )
     created = int(time.time())
-    workers = (
-        MediaWorkers(engine.backbone, media_workers, encoders=shares_encoders(engine.backbone))
-        if media_workers
-        else None
-    )
+    workers = MediaWorkers(engine.backbone, media_workers) if media_workers else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -215,7 +212,7 @@ def create_app(
 
     @app.get("/metrics", dependencies=keyed)
     async def metrics() -> Response:
-        return Response(_metrics(batcher, media_workers), media_type="text/plain; version=0.0.4")
+        return Response(_metrics(batcher, workers), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/models", dependencies=keyed)
     async def models() -> dict[str, Any]:

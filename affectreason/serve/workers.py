@@ -104,20 +104,17 @@ def _tensors(arrays: dict[str, Any]) -> BatchFeature:
 
 
 class MediaWorkers:
-    """A pool of `processes` worker processes preparing chat calls for `backbone`'s model; with `encoders`, they
-    run its vision encoders too (see `shares_encoders`)."""
+    """A pool of `processes` worker processes preparing chat calls for `backbone`'s model, running its vision
+    encoders too where they can (see `shares_encoders`)."""
 
-    def __init__(self, backbone: Backbone, processes: int, encoders: bool = False) -> None:
+    def __init__(self, backbone: Backbone, processes: int) -> None:
         if processes < 1:
             raise ValueError("media workers need at least one process")
-        model = None
-        if encoders:
-            model = (
-                backbone.model.share_memory()
-            )  # its storage moves to shared memory; workers map the same pages
+        self.encoders = shares_encoders(backbone)
+        # the model's storage moves to shared memory once; each worker maps the same pages
+        model = backbone.model.share_memory() if self.encoders else None
         self._args = (type(backbone), backbone.processor, backbone.model_id, model)
         self.processes = processes
-        self.encoders = encoders
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
