@@ -280,25 +280,10 @@ def test_media_workers_build_the_model_inputs_of_every_family(any_backbone, clip
     import torch
 
     from affectreason.engines import encoded
-    from affectreason.engines.wire import data_url
     from affectreason.media import load_clip
-    from affectreason.prompts import load_prompt
-    from affectreason.serve import workers
-    from affectreason.serve.limits import Limits
 
-    threads = torch.get_num_threads()
     model = any_backbone.model if shared else None
-    workers._start(
-        type(any_backbone), any_backbone.processor, any_backbone.model_id, model
-    )  # sets one thread
-    torch.set_num_threads(threads)
-    video = {"type": "video_url", "video_url": {"url": data_url("video/mp4", clip_av.read_bytes())}}
-    body = {
-        "model": "m",
-        "messages": [{"role": "user", "content": [video, {"type": "text", "text": "Why?"}]}],
-    }
-    body["affectreason"] = {"frames": 4}
-    call, arrays, key, outputs = workers._prepare(body, {"m": None}, Limits(), load_prompt("describe"))
+    call, arrays, key, outputs = _prepared_in_worker(any_backbone, model, clip_av)
     expected = any_backbone.build_inputs([Request(load_clip(clip_av, frames=4), "Why?")])
     assert call.request.clip.frames is None  # the decoded clip stays in the worker
     assert key == any_backbone.batch_key(Request(load_clip(clip_av, frames=4), "Why?"))
@@ -313,13 +298,34 @@ def test_media_workers_build_the_model_inputs_of_every_family(any_backbone, clip
     if not shared:
         assert outputs is None
         return
-    with torch.inference_mode():
-        own = encoded.encode(any_backbone.model, any_backbone.to_model(expected))
+    own = encoded.encode(any_backbone, expected)
     received = encoded.from_numpy(outputs)
     assert set(received) == set(own) == {"video"}
     assert _leaves(received) and len(_leaves(received)) == len(_leaves(own))
     for got, want in zip(_leaves(received), _leaves(own), strict=True):
         assert torch.equal(got, want)
+
+
+def _prepared_in_worker(backbone, model, clip) -> tuple:
+    """What a media worker started for `backbone` (with `model` shared, or None) prepares from a chat body that
+    sends `clip` as a video part with 4 frames: the call, its arrays, its batch key and its encoder outputs."""
+    import torch
+
+    from affectreason.engines.wire import data_url
+    from affectreason.prompts import load_prompt
+    from affectreason.serve import workers
+    from affectreason.serve.limits import Limits
+
+    threads = torch.get_num_threads()
+    workers._start(type(backbone), backbone.processor, backbone.model_id, model)  # sets one thread
+    torch.set_num_threads(threads)
+    video = {"type": "video_url", "video_url": {"url": data_url("video/mp4", clip.read_bytes())}}
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": [video, {"type": "text", "text": "Why?"}]}],
+        "affectreason": {"frames": 4},
+    }
+    return workers._prepare(body, {"m": None}, Limits(), load_prompt("describe"))
 
 
 def _leaves(value) -> list:
@@ -342,24 +348,12 @@ def test_a_media_worker_encodes_for_a_bf16_model_what_generate_uses(tiny_qwen2_5
 
     from affectreason.engines import encoded
     from affectreason.engines.hf import Job
-    from affectreason.engines.wire import data_url
     from affectreason.media import load_clip
-    from affectreason.prompts import load_prompt
     from affectreason.serve import workers
-    from affectreason.serve.limits import Limits
 
     backbone = load_backbone(str(tiny_qwen2_5_omni), device="cpu", dtype="bf16")
     assert backbone.dtype == torch.bfloat16 and workers.shares_encoders(backbone)
-    threads = torch.get_num_threads()
-    workers._start(type(backbone), backbone.processor, backbone.model_id, backbone.model)
-    torch.set_num_threads(threads)
-    video = {"type": "video_url", "video_url": {"url": data_url("video/mp4", clip_av.read_bytes())}}
-    body = {
-        "model": "m",
-        "messages": [{"role": "user", "content": [video, {"type": "text", "text": "Why?"}]}],
-    }
-    body["affectreason"] = {"frames": 4}
-    call, arrays, key, outputs = workers._prepare(body, {"m": None}, Limits(), load_prompt("describe"))
+    call, arrays, key, outputs = _prepared_in_worker(backbone, backbone.model, clip_av)
     received = encoded.from_numpy(outputs)
     assert received["video"].pooler_output[0].dtype == torch.bfloat16
     job = Job(call.request, SamplingParams(max_new_tokens=8), workers._tensors(arrays), key, encoded=received)

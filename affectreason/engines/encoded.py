@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import torch
     from transformers import BatchFeature
 
+    from affectreason.backbones import Backbone
+
 # the raw pixel input of each modality whose encoder output `forward` accepts instead
 PIXEL_KEYS = {"image": "pixel_values", "video": "pixel_values_videos"}
 
@@ -28,16 +30,25 @@ def supported(model: Any) -> bool:
     return "mm_encoder_outputs" in inspect.signature(model.forward).parameters
 
 
-def encode(model: Any, features: BatchFeature) -> dict[str, Any]:
-    """The vision encoder outputs of one job's model inputs (on the model's device), by modality."""
+def encode(backbone: Backbone, features: BatchFeature) -> dict[str, Any]:
+    """The vision encoder outputs of one job's processed inputs, by modality (run by the backbone's model)."""
+    import torch
+
+    inputs = backbone.to_model(type(features)(dict(features)))  # a copy: to_model casts in place
     encoded = {}
-    for modality, pixels in PIXEL_KEYS.items():
-        encoder = getattr(model, f"get_{modality}_features", None)
-        if encoder is None or pixels not in features:
-            continue
-        names = inspect.signature(encoder).parameters
-        encoded[modality] = encoder(**{k: v for k, v in features.items() if k in names}, return_dict=True)
+    with torch.inference_mode():
+        for modality, pixels in PIXEL_KEYS.items():
+            encoder = getattr(backbone.model, f"get_{modality}_features", None)
+            if encoder is None or pixels not in inputs:
+                continue
+            names = inspect.signature(encoder).parameters
+            encoded[modality] = encoder(**{k: v for k, v in inputs.items() if k in names}, return_dict=True)
     return encoded
+
+
+def without_pixels(features: BatchFeature) -> BatchFeature:
+    """The inputs whose pixels the encoder outputs replace."""
+    return type(features)({k: v for k, v in features.items() if k not in PIXEL_KEYS.values()})
 
 
 def join(encoded: list[dict[str, Any]]) -> dict[str, Any]:

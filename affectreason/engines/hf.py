@@ -98,13 +98,8 @@ class HFEngine:
         the language model only."""
         if not self._encodes or job.encoded is not None or job.cache is not None:
             return
-        import torch
-
         self.prepare(job)
-        with torch.inference_mode():
-            job.encoded = encoded.encode(
-                self.backbone.model, self.backbone.to_model(type(job.features)(dict(job.features)))
-            )
+        job.encoded = encoded.encode(self.backbone, job.features)
 
     def batches(self, keys: list[Hashable], lengths: list[int] | None = None) -> list[list[int]]:
         """Indices of requests grouped into batches of equal backbone batch `keys`, at most `batch_size` each;
@@ -295,8 +290,7 @@ class HFEngine:
             return features, {}
         for job in jobs:
             self.encode(job)
-        pixels = set(encoded.PIXEL_KEYS.values())
-        features = [type(f)({k: v for k, v in f.items() if k not in pixels}) for f in features]
+        features = [encoded.without_pixels(f) for f in features]
         return features, {"mm_encoder_outputs": encoded.join([j.encoded for j in rows])}
 
     def _generators(self, jobs: list[Job], n: int) -> list[torch.Generator]:

@@ -26,20 +26,18 @@ class ReservedLayer(DynamicLayer):
         super().__init__()
         self.lazy_initialization(keys, values)
         self.room = max(1, room)
-        self._reserved: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._reserve(keys, values, keys.shape[-2])
-        length = keys.shape[-2]
-        self.keys, self.values = self._reserved[0][..., :length, :], self._reserved[1][..., :length, :]
+        self._reserve(keys, values, keys.shape[-2] + self.room)
 
-    def _reserve(self, keys: torch.Tensor, values: torch.Tensor, length: int) -> None:
-        """Copy the cached positions into new tensors with `room` free positions after `length`."""
+    def _reserve(self, keys: torch.Tensor, values: torch.Tensor, capacity: int) -> None:
+        """Copy the cached positions into new tensors of `capacity` positions; `keys` and `values` view them."""
+        length = keys.shape[-2]
         reserved = []
         for states in (keys, values):
-            shape = (*states.shape[:-2], length + self.room, states.shape[-1])
-            tensor = states.new_empty(shape)
-            tensor[..., : states.shape[-2], :] = states
+            tensor = states.new_empty((*states.shape[:-2], capacity, states.shape[-1]))
+            tensor[..., :length, :] = states
             reserved.append(tensor)
         self._reserved = (reserved[0], reserved[1])
+        self.keys, self.values = reserved[0][..., :length, :], reserved[1][..., :length, :]
 
     def _fits(self, end: int) -> bool:
         """Whether `keys` is still a prefix view of the reserved tensors (a crop keeps it one; a batch selection
@@ -57,7 +55,7 @@ class ReservedLayer(DynamicLayer):
         length = self.keys.shape[-2]
         end = length + key_states.shape[-2]
         if not self._fits(end):
-            self._reserve(self.keys, self.values, end)
+            self._reserve(self.keys, self.values, end + self.room)
         keys, values = self._reserved
         keys[..., length:end, :] = key_states
         values[..., length:end, :] = value_states

@@ -70,24 +70,18 @@ def _start(backbone_class: type, processor: Any, model_id: str, model: Any) -> N
 
 def _prepare(
     body: Any, served: dict[str, str | None], limits: Limits, prompt: Prompt
-) -> tuple[ChatCall, dict[str, Any], Hashable]:
+) -> tuple[ChatCall, dict[str, Any], Hashable, dict[str, Any] | None]:
     """In a worker: the checked call (its clip reduced to what the response reports), its model inputs as
     numpy arrays (plain pickles, no shared-memory handles), its batch key, and with a shared model its vision
     encoder outputs (as numpy arrays too; the pixels they replace stay here)."""
-    import torch
-
     assert _backbone is not None, "the media worker was not started"
     call = parse_chat(body, served, limits, prompt)
     features = _backbone.build_inputs([call.request])
     key = _backbone.batch_key(call.request)
     outputs = None
     if _backbone.model is not None:
-        with torch.inference_mode():
-            model_inputs = _backbone.to_model(
-                type(features)(dict(features))
-            )  # a copy: to_model casts in place
-            outputs = encoded.to_numpy(encoded.encode(_backbone.model, model_inputs))
-        features = {k: v for k, v in features.items() if k not in encoded.PIXEL_KEYS.values()}
+        outputs = encoded.to_numpy(encoded.encode(_backbone, features))
+        features = encoded.without_pixels(features)
     arrays = {k: v.numpy() if hasattr(v, "numpy") else v for k, v in features.items()}
     clip = call.request.clip
     light = Clip(frames=None, frame_times=np.zeros(0), audio=None, duration=clip.duration, source=clip.source)
