@@ -55,7 +55,7 @@ class ServeOptions:
             "--port": (self.port, 0, 65535),
             "--max-batch-size": (self.max_batch_size, 1, 4096),
             "--batch-wait-ms": (self.max_wait_ms, 0, 60_000),
-            "--max-prefill-tokens": (self.max_prefill_tokens, 1, 1 << 24),
+            "--max-prefill-tokens": (self.max_prefill_tokens, 1, 1_048_576),
             "--max-request-mb": (self.max_request_mb, 0.001, 16_384),
             "--max-frames": (self.max_frames, 1, 4096),
             "--max-duration": (self.max_duration, 0.1, 86_400),
@@ -64,8 +64,9 @@ class ServeOptions:
         }
         for flag, (value, low, high) in checks.items():
             if not low <= value <= high:  # NaN fails this too
+                low_s, high_s = (f"{v:,}" if isinstance(v, int) else f"{v:g}" for v in (low, high))
                 raise AffectReasonError(
-                    f"{flag} {value:g} is out of range: it must be between {low:g} and {high:g}"
+                    f"{flag} {value:g} is out of range: it must be between {low_s} and {high_s}"
                 )
 
     def limits(self) -> Limits:
